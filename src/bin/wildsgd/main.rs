@@ -1,0 +1,45 @@
+//! The `wildsgd` command-line program. See `wildsgd --help` and SPEC.md.
+//!
+//! Exit codes: 0 success, 2 bad usage or bad input (the message names the file, line
+//! and token), 1 any other failure.
+
+mod args;
+mod cmd;
+mod progress;
+
+use std::io::{self, IsTerminal};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let result = match cli.command {
+        Command::Info(a) => cmd::info::run(&a),
+        Command::Gen(g) => cmd::generate::run(g),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A closed stdout (e.g. `wildsgd info x | head`) is not a failure.
+            if e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)) {
+                return ExitCode::SUCCESS;
+            }
+            let bad_input = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<wildsgd::Error>())
+                .is_some_and(wildsgd::Error::is_bad_input);
+            let prefix = if io::stderr().is_terminal() { "\x1b[1;31merror\x1b[0m" } else { "error" };
+            eprintln!("{prefix}: {e:#}");
+            ExitCode::from(if bad_input { 2 } else { 1 })
+        }
+    }
+}

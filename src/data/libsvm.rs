@@ -1,0 +1,350 @@
+//! LIBSVM / SVMlight classification files: `label [qid:N] index:value ...`.
+//!
+//! Labels `+1`/`1` and `-1`/`0` (0 is mapped to -1). `#` comments, blank lines, CRLF
+//! and trailing blanks are tolerated. Indices are 1-based unless the file contains an
+//! index 0 (detected, see [`IndexBase::Auto`]) or 0-based reading is forced. Indices of
+//! a row may come in any order (they are sorted); the same index twice in a row is an
+//! error. Parsing runs in parallel over line-aligned chunks.
+
+use std::io::{self, Write};
+
+use rayon::prelude::*;
+use sprs::CsMatI;
+
+use super::lines::{Tokens, chunk_target, content, for_each_line, parse_f32, parse_u64, split_chunks};
+use super::{DEFAULT_MAX_LINE, SparseDataset};
+use crate::error::{Error, ParseError, ParseErrorKind, Result};
+
+/// How feature indices in a file are numbered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IndexBase {
+    /// 1-based, unless an index 0 occurs anywhere in the file: then 0-based.
+    #[default]
+    Auto,
+    /// 1-based (LIBSVM's convention); index 0 is an error.
+    One,
+    /// 0-based.
+    Zero,
+}
+
+/// Options for reading LIBSVM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LibsvmOptions {
+    /// Index numbering.
+    pub index_base: IndexBase,
+    /// A fixed feature count (for a test file that must line up with its training
+    /// file); an index beyond it is an error. `None`: the largest index decides.
+    pub n_features: Option<usize>,
+    /// Longest line accepted, in bytes.
+    pub max_line_bytes: usize,
+}
+
+impl Default for LibsvmOptions {
+    fn default() -> Self {
+        LibsvmOptions {
+            index_base: IndexBase::Auto,
+            n_features: None,
+            max_line_bytes: DEFAULT_MAX_LINE,
+        }
+    }
+}
+
+/// Largest raw index accepted (indices are stored as `u32`).
+const MAX_INDEX: u64 = u32::MAX as u64;
+
+/// One chunk's rows, with indices as written in the file.
+#[derive(Default)]
+struct Chunk {
+    row_len: Vec<u32>,
+    indices: Vec<u32>,
+    values: Vec<f32>,
+    labels: Vec<f32>,
+    row_lines: Vec<u32>,
+    lines: u64,
+    min_index: u32,
+    max_index: u32,
+}
+
+/// Parses LIBSVM text held in memory.
+///
+/// # Errors
+/// A [`ParseError`] (without a path) locating the first malformed line.
+pub fn parse(bytes: &[u8], opts: &LibsvmOptions) -> Result<SparseDataset> {
+    if opts.max_line_bytes == 0 {
+        return Err(Error::config("max_line_bytes", "must be positive"));
+    }
+    let chunks = split_chunks(bytes, chunk_target(bytes.len()));
+    let results: Vec<Result<Chunk, ParseError>> = chunks
+        .par_iter()
+        .map(|c| parse_chunk(c, opts))
+        .collect();
+
+    // The first error in file order wins; the lines of the chunks before it are known.
+    let mut parsed = Vec::with_capacity(results.len());
+    let mut line_offset = 0u64;
+    let mut chunk_first_line = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Ok(c) => {
+                chunk_first_line.push(line_offset);
+                line_offset += c.lines;
+                parsed.push(c);
+            }
+            Err(mut e) => {
+                e.line = e.line.map(|l| l + line_offset);
+                return Err(e.into());
+            }
+        }
+    }
+
+    let rows: usize = parsed.iter().map(|c| c.labels.len()).sum();
+    if rows == 0 {
+        return Err(ParseError::new(ParseErrorKind::Empty).into());
+    }
+    let nnz: usize = parsed.iter().map(|c| c.indices.len()).sum();
+    let min_index = parsed
+        .iter()
+        .filter(|c| !c.indices.is_empty())
+        .map(|c| c.min_index)
+        .min();
+    let max_index = parsed.iter().map(|c| c.max_index).max().unwrap_or(0);
+
+    let zero_based = match opts.index_base {
+        IndexBase::Zero => true,
+        IndexBase::One => false,
+        IndexBase::Auto => min_index == Some(0),
+    };
+    let shift = u32::from(!zero_based);
+    let mut n_cols = match min_index {
+        None => 0,
+        Some(_) => (max_index - shift) as usize + 1,
+    };
+    if let Some(d) = opts.n_features {
+        if n_cols > d {
+            // Find the first row that holds an index beyond d, for its line number.
+            for (c, first) in parsed.iter().zip(&chunk_first_line) {
+                let mut start = 0usize;
+                for (r, &len) in c.row_len.iter().enumerate() {
+                    let end = start + len as usize;
+                    if let Some(&bad) = c.indices[start..end].iter().find(|&&i| (i - shift) as usize >= d) {
+                        return Err(ParseError::new(ParseErrorKind::IndexOutOfRange {
+                            index: u64::from(bad - shift),
+                            n_features: d,
+                        })
+                        .at_line(first + u64::from(c.row_lines[r]))
+                        .into());
+                    }
+                    start = end;
+                }
+            }
+        }
+        n_cols = d;
+    }
+
+    let mut indptr = Vec::with_capacity(rows + 1);
+    let mut indices = Vec::with_capacity(nnz);
+    let mut values = Vec::with_capacity(nnz);
+    let mut labels = Vec::with_capacity(rows);
+    indptr.push(0usize);
+    for c in parsed {
+        let mut end = *indptr.last().unwrap_or(&0);
+        indptr.extend(c.row_len.iter().map(|&l| {
+            end += l as usize;
+            end
+        }));
+        if shift == 0 {
+            indices.extend_from_slice(&c.indices);
+        } else {
+            indices.extend(c.indices.iter().map(|&i| i - shift));
+        }
+        values.extend_from_slice(&c.values);
+        labels.extend_from_slice(&c.labels);
+    }
+    let x = CsMatI::try_new((rows, n_cols), indptr, indices, values)
+        .map_err(|(_, _, _, e)| ParseError::new(ParseErrorKind::BadBinary(format!("internal CSR check failed: {e}"))))?;
+    SparseDataset::new(x, labels, if zero_based { IndexBase::Zero } else { IndexBase::One })
+}
+
+fn parse_chunk(chunk: &[u8], opts: &LibsvmOptions) -> Result<Chunk, ParseError> {
+    let mut out = Chunk {
+        min_index: u32::MAX,
+        ..Chunk::default()
+    };
+    let mut scratch: Vec<(u32, f32)> = Vec::new();
+    let forbid_zero = opts.index_base == IndexBase::One;
+    out.lines = for_each_line(chunk, opts.max_line_bytes, |line_no, raw| {
+        let line = content(raw, line_no)?;
+        if line.is_empty() {
+            return Ok(());
+        }
+        let lead = line.as_ptr() as usize - raw.as_ptr() as usize;
+        let fail = |kind, col: usize, tok: &[u8]| ParseError::new(kind).at(line_no, col + lead).token(tok);
+        let mut tokens = Tokens::new(line);
+        let (col, tok) = tokens.next().expect("a non-empty trimmed line has a token");
+        out.labels.push(parse_label(tok).map_err(|k| fail(k, col, tok))?);
+        let row_start = out.indices.len();
+        for (col, tok) in tokens {
+            let Some(colon) = memchr::memchr(b':', tok) else {
+                return Err(fail(ParseErrorKind::MissingColon, col, tok));
+            };
+            let (name, value) = (&tok[..colon], &tok[colon + 1..]);
+            if name == b"qid" {
+                parse_u64(value, "a query id (non-negative integer) after `qid:`").map_err(|k| fail(k, col, tok))?;
+                continue;
+            }
+            if name.first() == Some(&b'-') {
+                return Err(fail(ParseErrorKind::NegativeIndex, col, tok));
+            }
+            let index = parse_u64(name, "a feature index (non-negative integer) before `:`").map_err(|k| fail(k, col, tok))?;
+            if index > MAX_INDEX {
+                return Err(fail(ParseErrorKind::IndexTooLarge { max: MAX_INDEX }, col, tok));
+            }
+            if index == 0 && forbid_zero {
+                return Err(fail(ParseErrorKind::ZeroIndex, col, tok));
+            }
+            if value.is_empty() {
+                return Err(fail(ParseErrorKind::MissingValue, col + colon + 1, tok));
+            }
+            let v = parse_f32(value, "a feature value (number) after `:`").map_err(|k| fail(k, col + colon + 1, tok))?;
+            out.indices.push(index as u32);
+            out.values.push(v);
+        }
+        let idx = &mut out.indices[row_start..];
+        if !idx.windows(2).all(|w| w[0] < w[1]) {
+            scratch.clear();
+            scratch.extend(idx.iter().copied().zip(out.values[row_start..].iter().copied()));
+            scratch.sort_unstable_by_key(|p| p.0);
+            if let Some(w) = scratch.windows(2).find(|w| w[0].0 == w[1].0) {
+                return Err(ParseError::new(ParseErrorKind::DuplicateIndex { index: u64::from(w[0].0) }).at_line(line_no));
+            }
+            for (k, &(i, v)) in scratch.iter().enumerate() {
+                out.indices[row_start + k] = i;
+                out.values[row_start + k] = v;
+            }
+        }
+        let idx = &out.indices[row_start..];
+        if let (Some(&lo), Some(&hi)) = (idx.first(), idx.last()) {
+            out.min_index = out.min_index.min(lo);
+            out.max_index = out.max_index.max(hi);
+        }
+        out.row_len.push(idx.len() as u32);
+        out.row_lines.push(line_no as u32);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+#[inline]
+fn parse_label(tok: &[u8]) -> Result<f32, ParseErrorKind> {
+    match tok {
+        b"+1" | b"1" => return Ok(1.0),
+        b"-1" | b"0" => return Ok(-1.0),
+        _ => {}
+    }
+    let v: f64 = std::str::from_utf8(tok)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or(ParseErrorKind::NotANumber {
+            expected: "a label (+1, -1, 1 or 0)",
+        })?;
+    if !v.is_finite() {
+        return Err(ParseErrorKind::NonFinite { what: "the label" });
+    }
+    if v == 1.0 {
+        Ok(1.0)
+    } else if v == -1.0 || v == 0.0 {
+        Ok(-1.0)
+    } else {
+        Err(ParseErrorKind::UnsupportedLabel)
+    }
+}
+
+/// Writes `data` as LIBSVM text with 1-based (or 0-based) indices and `+1`/`-1`
+/// labels; values are written in the shortest form that reads back exactly.
+///
+/// # Errors
+/// Whatever the writer returns.
+pub fn write<W: Write>(data: &SparseDataset, zero_based: bool, mut w: W) -> io::Result<()> {
+    let shift = u64::from(!zero_based);
+    let mut line = Vec::with_capacity(1024);
+    let mut ib = itoa::Buffer::new();
+    let mut fb = ryu::Buffer::new();
+    for r in 0..data.rows() {
+        line.clear();
+        line.extend_from_slice(if data.y()[r] > 0.0 { b"+1" } else { b"-1" });
+        let (idx, val) = data.row(r);
+        for (&i, &v) in idx.iter().zip(val) {
+            line.push(b' ');
+            line.extend_from_slice(ib.format(u64::from(i) + shift).as_bytes());
+            line.push(b':');
+            line.extend_from_slice(fb.format_finite(v).as_bytes());
+        }
+        line.push(b'\n');
+        w.write_all(&line)?;
+    }
+    w.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<SparseDataset> {
+        parse(text.as_bytes(), &LibsvmOptions::default())
+    }
+
+    #[test]
+    fn reads_labels_comments_crlf_and_qid() {
+        let d = p("# header\r\n+1 qid:3 2:0.5 1:1 # trailing\r\n\n0 3:2  \n-1\n").unwrap();
+        assert_eq!(d.rows(), 3);
+        assert_eq!(d.cols(), 3);
+        assert_eq!(d.y(), &[1.0, -1.0, -1.0]);
+        assert_eq!(d.row(0), (&[0u32, 1][..], &[1.0f32, 0.5][..]));
+        assert_eq!(d.row(2).0.len(), 0);
+        assert_eq!(d.index_base(), IndexBase::One);
+    }
+
+    #[test]
+    fn detects_zero_based() {
+        let d = p("1 0:1 4:2\n").unwrap();
+        assert_eq!(d.index_base(), IndexBase::Zero);
+        assert_eq!(d.cols(), 5);
+        assert_eq!(d.row(0).0, &[0, 4]);
+    }
+
+    #[test]
+    fn forced_one_based_rejects_zero_with_location() {
+        let opts = LibsvmOptions {
+            index_base: IndexBase::One,
+            ..Default::default()
+        };
+        let e = parse(b"+1 1:1\n-1 3:1 0:2\n", &opts).unwrap_err().to_string();
+        assert!(e.contains(":2:8:") && e.contains("index 0"), "{e}");
+    }
+
+    #[test]
+    fn fixed_feature_count_pads_and_checks() {
+        let opts = LibsvmOptions {
+            n_features: Some(10),
+            ..Default::default()
+        };
+        assert_eq!(parse(b"+1 3:1\n", &opts).unwrap().cols(), 10);
+        let e = parse(b"+1 3:1\n-1 11:1\n", &opts).unwrap_err().to_string();
+        assert!(e.contains(":2: feature index 10 is beyond the declared 10"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_index_is_an_error() {
+        let e = p("+1 3:1 1:1 3:2\n").unwrap_err().to_string();
+        assert!(e.contains(":1: feature index 3 appears twice"), "{e}");
+    }
+
+    #[test]
+    fn error_line_numbers_are_global_across_chunks() {
+        let mut text = "+1 1:1 2:1\n".repeat(200_000);
+        text.push_str("-1 5:x\n");
+        let e = p(&text).unwrap_err().to_string();
+        assert!(e.contains(":200001:6:"), "{e}");
+    }
+}

@@ -1,0 +1,240 @@
+//! The data layer: sparse classification data (LIBSVM) and ratings (for matrix
+//! factorization), read from any [`BufRead`] or a path (plain or gzip), with format
+//! detection, located errors and an optional binary cache.
+
+pub mod cache;
+mod lines;
+pub mod libsvm;
+pub mod ratings;
+pub mod source;
+pub mod stats;
+
+use std::io::BufRead;
+use std::path::Path;
+
+use sprs::CsMatI;
+
+use crate::error::{Error, ParseError, ParseErrorKind, Result};
+pub use libsvm::{IndexBase, LibsvmOptions};
+pub use ratings::{RatingsDataset, RatingsLayout, RatingsOptions};
+
+/// Default limit on the length of one line: 64 MiB.
+pub const DEFAULT_MAX_LINE: usize = 64 << 20;
+
+/// The sparse feature matrix: CSR with `u32` column indices (half the memory traffic
+/// of `usize` in the training loop) and `f32` values.
+pub type CsrMatrix = CsMatI<f32, u32, usize>;
+
+/// A file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Detected from the content ([`detect_format`]).
+    #[default]
+    Auto,
+    /// LIBSVM / SVMlight classification rows.
+    Libsvm,
+    /// (user, item, rating) triplets.
+    Ratings,
+}
+
+/// A labelled sparse classification data set: rows of `x` with labels ±1 in `y`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SparseDataset {
+    x: CsrMatrix,
+    y: Vec<f32>,
+    index_base: IndexBase,
+}
+
+impl SparseDataset {
+    /// Builds a data set, checking that there is one label per row, that labels are ±1
+    /// and that every value is finite.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming what does not fit.
+    pub fn new(x: CsrMatrix, y: Vec<f32>, index_base: IndexBase) -> Result<Self> {
+        if x.rows() != y.len() {
+            return Err(Error::config(
+                "y",
+                format!("{} labels for {} rows", y.len(), x.rows()),
+            ));
+        }
+        if let Some(i) = y.iter().position(|&l| l != 1.0 && l != -1.0) {
+            return Err(Error::config("y", format!("label {} at row {i} is not ±1", y[i])));
+        }
+        if let Some(i) = x.data().iter().position(|v| !v.is_finite()) {
+            return Err(Error::config("x", format!("value {} (non-zero {i}) is not finite", x.data()[i])));
+        }
+        Ok(SparseDataset { x, y, index_base })
+    }
+
+    /// The feature matrix.
+    pub fn x(&self) -> &CsrMatrix {
+        &self.x
+    }
+    /// The labels, each +1 or -1.
+    pub fn y(&self) -> &[f32] {
+        &self.y
+    }
+    /// Number of examples.
+    pub fn rows(&self) -> usize {
+        self.x.rows()
+    }
+    /// Number of features.
+    pub fn cols(&self) -> usize {
+        self.x.cols()
+    }
+    /// Number of stored non-zeros.
+    pub fn nnz(&self) -> usize {
+        self.x.nnz()
+    }
+    /// How the source numbered its indices (`One` or `Zero`; `Auto` never appears).
+    pub fn index_base(&self) -> IndexBase {
+        self.index_base
+    }
+    /// The 0-based feature indices and values of row `r`.
+    ///
+    /// # Panics
+    /// If `r >= self.rows()`.
+    pub fn row(&self, r: usize) -> (&[u32], &[f32]) {
+        let ptr = self.x.indptr();
+        let p = ptr.raw_storage();
+        let (s, e) = (p[r], p[r + 1]);
+        (&self.x.indices()[s..e], &self.x.data()[s..e])
+    }
+}
+
+/// A data set of either kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Dataset {
+    /// Classification rows.
+    Sparse(SparseDataset),
+    /// Ratings triplets.
+    Ratings(RatingsDataset),
+}
+
+impl Dataset {
+    /// The format this data came in.
+    pub fn format(&self) -> Format {
+        match self {
+            Dataset::Sparse(_) => Format::Libsvm,
+            Dataset::Ratings(_) => Format::Ratings,
+        }
+    }
+}
+
+/// Options for reading any data file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LoadOptions {
+    /// The format, or `Auto` to detect it.
+    pub format: Format,
+    /// LIBSVM reading options.
+    pub libsvm: LibsvmOptions,
+    /// Ratings reading options.
+    pub ratings: RatingsOptions,
+    /// Use (and write) a binary cache beside the input; see [`cache`].
+    pub cache: bool,
+}
+
+/// Tells the format from the first data line: `::` or plain numeric fields mean
+/// ratings, `index:value` tokens after the first token (or a lone label) mean LIBSVM.
+///
+/// # Errors
+/// [`ParseErrorKind::Empty`] when there is no data line.
+pub fn detect_format(bytes: &[u8]) -> Result<Format> {
+    for (n, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line = lines::content(raw, n as u64 + 1)?;
+        if line.is_empty() {
+            continue;
+        }
+        if memchr::memmem::find(line, b"::").is_some() {
+            return Ok(Format::Ratings);
+        }
+        let mut toks = lines::Tokens::new(line);
+        let first = toks.next().map(|t| t.1).unwrap_or_default();
+        let rest: Vec<&[u8]> = toks.map(|t| t.1).collect();
+        let lone_label = rest.is_empty() && memchr::memchr(b',', first).is_none();
+        if lone_label || rest.iter().any(|t| t.contains(&b':')) {
+            return Ok(Format::Libsvm);
+        }
+        return Ok(Format::Ratings);
+    }
+    Err(ParseError::new(ParseErrorKind::Empty).into())
+}
+
+/// Parses bytes already in memory, in `opts.format` (detected when `Auto`).
+///
+/// # Errors
+/// A located [`ParseError`] (without a path).
+pub fn parse_bytes(bytes: &[u8], opts: &LoadOptions) -> Result<Dataset> {
+    let format = match opts.format {
+        Format::Auto => detect_format(bytes)?,
+        f => f,
+    };
+    match format {
+        Format::Ratings => Ok(Dataset::Ratings(ratings::parse(bytes, &opts.ratings)?)),
+        _ => Ok(Dataset::Sparse(libsvm::parse(bytes, &opts.libsvm)?)),
+    }
+}
+
+/// Reads a data set from any reader (gzip is detected and decompressed).
+///
+/// # Errors
+/// As [`parse_bytes`].
+pub fn from_bufread<R: BufRead>(reader: R, opts: &LoadOptions) -> Result<Dataset> {
+    parse_bytes(&source::read_bufread(reader)?, opts)
+}
+
+/// Reads a data set from a file, through the binary cache when `opts.cache` is set.
+///
+/// # Errors
+/// [`Error::Read`] when the file cannot be read, or a [`ParseError`] naming the file,
+/// line and token.
+pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset> {
+    Ok(load_with_status(path, opts)?.0)
+}
+
+/// As [`load`], also telling what happened with the cache.
+///
+/// # Errors
+/// As [`load`]. A cache that cannot be written is not an error (see [`cache::CacheStatus`]).
+pub fn load_with_status(path: &Path, opts: &LoadOptions) -> Result<(Dataset, cache::CacheStatus)> {
+    if opts.cache {
+        return cache::load_or_build(path, opts);
+    }
+    let bytes = source::read_path(path)?;
+    let data = parse_bytes(&bytes, opts).map_err(|e| source::locate(e, path))?;
+    Ok((data, cache::CacheStatus::NotUsed))
+}
+
+/// Reads a LIBSVM file from a path.
+///
+/// # Errors
+/// As [`load`]; a ratings file is refused.
+pub fn load_libsvm(path: &Path, opts: &LibsvmOptions) -> Result<SparseDataset> {
+    let opts = LoadOptions {
+        format: Format::Libsvm,
+        libsvm: opts.clone(),
+        ..LoadOptions::default()
+    };
+    match load(path, &opts)? {
+        Dataset::Sparse(d) => Ok(d),
+        Dataset::Ratings(_) => unreachable!("format forced to libsvm"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_formats() {
+        assert_eq!(detect_format(b"# c\n\n+1 3:1\n").unwrap(), Format::Libsvm);
+        assert_eq!(detect_format(b"-1\n").unwrap(), Format::Libsvm);
+        assert_eq!(detect_format(b"1\t2\t5\t881250949\n").unwrap(), Format::Ratings);
+        assert_eq!(detect_format(b"1::2::5::978300760\n").unwrap(), Format::Ratings);
+        assert_eq!(detect_format(b"userId,movieId,rating\n1,2,3.5\n").unwrap(), Format::Ratings);
+        assert_eq!(detect_format(b"1 2 0.5\r\n").unwrap(), Format::Ratings);
+        assert!(detect_format(b"# only\n\n").is_err());
+    }
+}

@@ -1,0 +1,233 @@
+//! Error types: every malformed input becomes a located [`ParseError`]; nothing in
+//! the data path panics.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in wildsgd.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A data or model file is malformed; see the located [`ParseError`].
+    #[error(transparent)]
+    Parse(#[from] Box<ParseError>),
+    /// An input file could not be opened or read.
+    #[error("{}: cannot read", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: io::Error,
+    },
+    /// An output file could not be written.
+    #[error("{}: cannot write", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: io::Error,
+    },
+    /// A parameter is out of its allowed range or parameters contradict each other.
+    #[error("invalid parameter `{name}`: {message}")]
+    Config {
+        /// The parameter, as spelled on the command line.
+        name: &'static str,
+        /// What was expected.
+        message: String,
+    },
+}
+
+impl Error {
+    /// True for errors caused by the user's input or parameters (the CLI exits with 2),
+    /// false for failures of the environment such as a failed write (exit 1).
+    pub fn is_bad_input(&self) -> bool {
+        !matches!(self, Error::Write { .. })
+    }
+
+    /// Shorthand for a [`Error::Config`].
+    pub fn config(name: &'static str, message: impl Into<String>) -> Self {
+        Error::Config {
+            name,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ParseError> for Error {
+    fn from(e: ParseError) -> Self {
+        Error::Parse(Box::new(e))
+    }
+}
+
+/// A malformed input, located as precisely as the input allows.
+///
+/// Displayed as `FILE:LINE:COLUMN: what was wrong (found `TOKEN`)`, where missing
+/// parts are left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseError {
+    /// The file, when the input came from one.
+    pub path: Option<PathBuf>,
+    /// 1-based line number, when the problem is on a line.
+    pub line: Option<u64>,
+    /// 1-based byte column where the offending token starts.
+    pub column: Option<usize>,
+    /// The offending token, shortened to at most 40 characters.
+    pub token: Option<String>,
+    /// What was wrong.
+    pub kind: ParseErrorKind,
+}
+
+impl ParseError {
+    /// A new error of `kind` with no location yet.
+    pub fn new(kind: ParseErrorKind) -> Self {
+        ParseError {
+            path: None,
+            line: None,
+            column: None,
+            token: None,
+            kind,
+        }
+    }
+
+    /// Sets the line and the 1-based column.
+    pub fn at(mut self, line: u64, column: usize) -> Self {
+        self.line = Some(line);
+        self.column = Some(column);
+        self
+    }
+
+    /// Sets the line only.
+    pub fn at_line(mut self, line: u64) -> Self {
+        self.line = Some(line);
+        self
+    }
+
+    /// Records the offending token (shortened for display).
+    pub fn token(mut self, token: &[u8]) -> Self {
+        const MAX: usize = 40;
+        let s = String::from_utf8_lossy(&token[..token.len().min(MAX)]).into_owned();
+        self.token = Some(if token.len() > MAX {
+            format!("{s}...")
+        } else {
+            s
+        });
+        self
+    }
+
+    /// Names the file the input came from.
+    pub fn in_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.path {
+            Some(p) => write!(f, "{}", p.display())?,
+            None => write!(f, "<input>")?,
+        }
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(col) = self.column {
+                write!(f, ":{col}")?;
+            }
+        }
+        write!(f, ": {}", self.kind)?;
+        if let Some(tok) = &self.token {
+            write!(f, " (found `{tok}`)")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// What exactly was wrong with an input.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseErrorKind {
+    /// A token that should be a number is not one.
+    #[error("expected {expected}")]
+    NotANumber {
+        /// What the token should have been.
+        expected: &'static str,
+    },
+    /// A NaN or infinite number (or one outside f32's range).
+    #[error("{what} must be a finite number")]
+    NonFinite {
+        /// Which value.
+        what: &'static str,
+    },
+    /// A classification label other than +1, -1, 1 or 0.
+    #[error("unsupported label: expected +1, -1, 1 or 0")]
+    UnsupportedLabel,
+    /// A feature token without `index:value` shape.
+    #[error("expected `index:value` (missing `:`)")]
+    MissingColon,
+    /// A feature token with an empty value after `:`.
+    #[error("expected a feature value after `:`")]
+    MissingValue,
+    /// Index 0 in a file read as 1-based.
+    #[error("feature index 0 in a file read with 1-based indices (use --index-base zero)")]
+    ZeroIndex,
+    /// A negative feature index.
+    #[error("feature index must be non-negative")]
+    NegativeIndex,
+    /// A feature index too large to store.
+    #[error("feature index larger than {max}")]
+    IndexTooLarge {
+        /// Largest index accepted.
+        max: u64,
+    },
+    /// A feature index beyond the fixed feature count.
+    #[error("feature index {index} is beyond the declared {n_features} features")]
+    IndexOutOfRange {
+        /// The 0-based index found.
+        index: u64,
+        /// The declared feature count.
+        n_features: usize,
+    },
+    /// The same feature twice in one row.
+    #[error("feature index {index} appears twice in this row")]
+    DuplicateIndex {
+        /// The index as written in the file.
+        index: u64,
+    },
+    /// Nothing but blank or comment lines.
+    #[error("no data: the input is empty or holds only blank and comment lines")]
+    Empty,
+    /// A gzip stream that ends early.
+    #[error("truncated gzip stream: the file ends before the compressed data does")]
+    TruncatedGzip,
+    /// A gzip stream that is corrupt.
+    #[error("corrupt gzip stream: {0}")]
+    CorruptGzip(String),
+    /// A line longer than the limit.
+    #[error("line longer than {limit} bytes")]
+    LineTooLong {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// Bytes that are not UTF-8.
+    #[error("invalid UTF-8")]
+    InvalidUtf8,
+    /// A ratings line with the wrong number of fields.
+    #[error("expected {expected} fields, found {found}")]
+    FieldCount {
+        /// What the file's first line established.
+        expected: &'static str,
+        /// What this line has.
+        found: usize,
+    },
+    /// The content fits none of the formats.
+    #[error("cannot tell the format: {0}")]
+    UnknownFormat(String),
+    /// A binary file (model or cache) that is damaged or from another version.
+    #[error("{0}")]
+    BadBinary(String),
+}

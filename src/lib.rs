@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+#![deny(missing_docs, missing_debug_implementations)]
+#![warn(unreachable_pub)]
+
+pub mod atomic;
+pub mod data;
+pub mod error;
+pub mod generate;
+
+pub use data::{
+    Dataset, Format, IndexBase, LibsvmOptions, LoadOptions, RatingsDataset, RatingsOptions, SparseDataset, load,
+};
+pub use error::{Error, ParseError, ParseErrorKind, Result};
