@@ -21,7 +21,10 @@ impl AtomicFile {
     /// # Errors
     /// When the temporary file cannot be created (missing directory, no permission).
     pub fn create(dest: &Path) -> io::Result<Self> {
-        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = dest
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
         let name = dest.file_name().unwrap_or_default().to_string_lossy();
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let file = File::create(&tmp)?;
@@ -46,13 +49,22 @@ impl AtomicFile {
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.as_mut().expect("file present until commit").write(buf)
+        self.file
+            .as_mut()
+            .expect("file present until commit")
+            .write(buf)
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.file.as_mut().expect("file present until commit").write_all(buf)
+        self.file
+            .as_mut()
+            .expect("file present until commit")
+            .write_all(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.file.as_mut().expect("file present until commit").flush()
+        self.file
+            .as_mut()
+            .expect("file present until commit")
+            .flush()
     }
 }
 
@@ -87,7 +99,11 @@ mod tests {
             f.write_all(b"half").unwrap();
         }
         assert_eq!(fs::read_to_string(&p).unwrap(), "good");
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "temporary file removed");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "temporary file removed"
+        );
         write_atomic(&p, b"new").unwrap();
         assert_eq!(fs::read_to_string(&p).unwrap(), "new");
     }

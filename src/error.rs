@@ -217,7 +217,7 @@ pub enum ParseErrorKind {
     #[error("invalid UTF-8")]
     InvalidUtf8,
     /// A ratings line with the wrong number of fields.
-    #[error("expected {expected} fields, found {found}")]
+    #[error("wrong number of fields: expected {expected}, found {found}")]
     FieldCount {
         /// What the file's first line established.
         expected: &'static str,

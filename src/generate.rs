@@ -33,7 +33,9 @@ const BLOCK: usize = 2048;
 
 fn block_rng(seed: u64, stream: u64, block: u64) -> Xoshiro256PlusPlus {
     // SplitMix-style mixing so neighbouring blocks get unrelated streams.
-    let mut z = seed ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ block.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    let mut z = seed
+        ^ stream.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        ^ block.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     Xoshiro256PlusPlus::seed_from_u64(z ^ (z >> 31))
@@ -79,12 +81,18 @@ impl SparseGenConfig {
             return Err(Error::config("rows", "must be at least 1"));
         }
         if self.features == 0 || self.features > u32::MAX as usize {
-            return Err(Error::config("features", "must be between 1 and 4294967295"));
+            return Err(Error::config(
+                "features",
+                "must be between 1 and 4294967295",
+            ));
         }
         if self.nnz_per_row > self.features {
             return Err(Error::config(
                 "nnz-per-row",
-                format!("{} is more than the {} features", self.nnz_per_row, self.features),
+                format!(
+                    "{} is more than the {} features",
+                    self.nnz_per_row, self.features
+                ),
             ));
         }
         if !(self.exponent.is_finite() && self.exponent >= 0.0 && self.exponent <= 10.0) {
@@ -101,15 +109,24 @@ impl SparseGenConfig {
     ///
     /// # Errors
     /// [`Error::Config`] for bad parameters; the writer's I/O error otherwise.
-    pub fn write<W: Write>(&self, mut w: W, mut progress: impl FnMut(usize)) -> Result<std::io::Result<()>> {
+    pub fn write<W: Write>(
+        &self,
+        mut w: W,
+        mut progress: impl FnMut(usize),
+    ) -> Result<std::io::Result<()>> {
         self.check()?;
         let mut rng = block_rng(self.seed, 0, u64::MAX);
         let normal = Normal::new(0.0f32, 1.0).expect("valid normal");
-        let weights: Vec<f32> = (0..self.features).map(|_| normal.sample(&mut rng)).collect();
+        let weights: Vec<f32> = (0..self.features)
+            .map(|_| normal.sample(&mut rng))
+            .collect();
         let mut ids: Vec<u32> = (0..self.features as u32).collect();
         ids.shuffle(&mut rng);
-        let popularity: Vec<f64> = (1..=self.features).map(|k| (k as f64).powf(-self.exponent)).collect();
-        let alias = WeightedAliasIndex::new(popularity).map_err(|e| Error::config("exponent", e.to_string()))?;
+        let popularity: Vec<f64> = (1..=self.features)
+            .map(|k| (k as f64).powf(-self.exponent))
+            .collect();
+        let alias = WeightedAliasIndex::new(popularity)
+            .map_err(|e| Error::config("exponent", e.to_string()))?;
 
         let blocks = self.rows.div_ceil(BLOCK);
         // Generate a bounded window of blocks in parallel, then write them in order.
@@ -132,7 +149,13 @@ impl SparseGenConfig {
         Ok(w.flush())
     }
 
-    fn block_text(&self, block: usize, weights: &[f32], ids: &[u32], alias: &WeightedAliasIndex<f64>) -> Vec<u8> {
+    fn block_text(
+        &self,
+        block: usize,
+        weights: &[f32],
+        ids: &[u32],
+        alias: &WeightedAliasIndex<f64>,
+    ) -> Vec<u8> {
         let mut rng = block_rng(self.seed, 1, block as u64);
         let rows = BLOCK.min(self.rows - block * BLOCK);
         let k = self.nnz_per_row;
@@ -158,12 +181,21 @@ impl SparseGenConfig {
             }
             vals.clear();
             vals.extend((0..k).map(|_| rng.random_range(0.1f32..1.0)));
-            let norm = vals.iter().map(|v| v * v).sum::<f32>().sqrt().max(f32::MIN_POSITIVE);
+            let norm = vals
+                .iter()
+                .map(|v| v * v)
+                .sum::<f32>()
+                .sqrt()
+                .max(f32::MIN_POSITIVE);
             // Four significant digits keep files small; the label uses the written values.
             for v in &mut vals {
                 *v = round_sig(*v / norm);
             }
-            let margin: f32 = feats.iter().zip(&vals).map(|(&f, &v)| weights[f as usize] * v).sum();
+            let margin: f32 = feats
+                .iter()
+                .zip(&vals)
+                .map(|(&f, &v)| weights[f as usize] * v)
+                .sum();
             let mut positive = margin >= 0.0;
             if rng.random_bool(self.noise) {
                 positive = !positive;
@@ -241,7 +273,10 @@ impl RatingsGenConfig {
             return Err(Error::config("noise", "must be a non-negative number"));
         }
         if self.items.saturating_mul(self.rank) > 1 << 31 {
-            return Err(Error::config("items", "items × rank must stay below 2^31 (the item factors are kept in memory)"));
+            return Err(Error::config(
+                "items",
+                "items × rank must stay below 2^31 (the item factors are kept in memory)",
+            ));
         }
         Ok(())
     }
@@ -251,12 +286,18 @@ impl RatingsGenConfig {
     ///
     /// # Errors
     /// [`Error::Config`] for bad parameters; the writer's I/O error otherwise.
-    pub fn write<W: Write>(&self, mut w: W, mut progress: impl FnMut(usize)) -> Result<std::io::Result<()>> {
+    pub fn write<W: Write>(
+        &self,
+        mut w: W,
+        mut progress: impl FnMut(usize),
+    ) -> Result<std::io::Result<()>> {
         self.check()?;
         let sd = (1.0 / (self.rank as f64).sqrt()) as f32;
         let factor = Normal::new(0.0f32, sd.sqrt()).expect("valid normal");
         let mut rng = block_rng(self.seed, 2, u64::MAX);
-        let q: Vec<f32> = (0..self.items * self.rank).map(|_| factor.sample(&mut rng)).collect();
+        let q: Vec<f32> = (0..self.items * self.rank)
+            .map(|_| factor.sample(&mut rng))
+            .collect();
         let blocks = self.users.div_ceil(BLOCK);
         let window = rayon::current_num_threads() * 4;
         for first in (0..blocks).step_by(window) {
@@ -291,7 +332,8 @@ impl RatingsGenConfig {
             let user = block * BLOCK + u + 1;
             for i in items {
                 let qi = &q[i * self.rank..(i + 1) * self.rank];
-                let r: f32 = p.iter().zip(qi).map(|(a, b)| a * b).sum::<f32>() + noise.sample(&mut rng);
+                let r: f32 =
+                    p.iter().zip(qi).map(|(a, b)| a * b).sum::<f32>() + noise.sample(&mut rng);
                 out.extend_from_slice(ib.format(user).as_bytes());
                 out.push(b'\t');
                 out.extend_from_slice(ib.format(i + 1).as_bytes());
@@ -348,7 +390,11 @@ mod tests {
         cfg.write(&mut a, |_| {}).unwrap().unwrap();
         let d = ratings::parse(&a, &Default::default()).unwrap();
         let expected = 3000.0 * 500.0 * 0.05;
-        assert!((d.len() as f64 - expected).abs() < expected * 0.05, "{}", d.len());
+        assert!(
+            (d.len() as f64 - expected).abs() < expected * 0.05,
+            "{}",
+            d.len()
+        );
         assert_eq!(stats::ratings_stats(&d).duplicate_pairs, 0);
     }
 

@@ -8,6 +8,7 @@ pub mod error;
 pub mod generate;
 
 pub use data::{
-    Dataset, Format, IndexBase, LibsvmOptions, LoadOptions, RatingsDataset, RatingsOptions, SparseDataset, load,
+    Dataset, Format, IndexBase, LibsvmOptions, LoadOptions, RatingsDataset, RatingsOptions,
+    SparseDataset, load,
 };
 pub use error::{Error, ParseError, ParseErrorKind, Result};

@@ -14,7 +14,9 @@ use std::time::UNIX_EPOCH;
 
 use sprs::CsMatI;
 
-use super::{Dataset, LoadOptions, RatingsDataset, RatingsLayout, SparseDataset, parse_bytes, source};
+use super::{
+    Dataset, LoadOptions, RatingsDataset, RatingsLayout, SparseDataset, parse_bytes, source,
+};
 use crate::data::IndexBase;
 use crate::error::{Error, Result};
 
@@ -66,8 +68,9 @@ fn fingerprint(opts: &LoadOptions) -> u64 {
         opts.format, opts.libsvm.index_base, opts.libsvm.n_features, opts.ratings.layout
     );
     // FNV-1a: stable across Rust releases, unlike the std hasher.
-    s.bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Loads `path` through its cache, (re)building the cache when needed.
@@ -111,12 +114,14 @@ impl Enc {
     fn u32s(&mut self, v: &[u32]) {
         self.u64(v.len() as u64);
         self.0.reserve(v.len() * 4);
-        v.iter().for_each(|x| self.0.extend_from_slice(&x.to_le_bytes()));
+        v.iter()
+            .for_each(|x| self.0.extend_from_slice(&x.to_le_bytes()));
     }
     fn f32s(&mut self, v: &[f32]) {
         self.u64(v.len() as u64);
         self.0.reserve(v.len() * 4);
-        v.iter().for_each(|x| self.0.extend_from_slice(&x.to_le_bytes()));
+        v.iter()
+            .for_each(|x| self.0.extend_from_slice(&x.to_le_bytes()));
     }
     fn u64s(&mut self, v: impl ExactSizeIterator<Item = u64>) {
         self.u64(v.len() as u64);
@@ -176,7 +181,9 @@ impl<'a> Dec<'a> {
         Ok(self.take(1)?[0])
     }
     fn u64(&mut self) -> Result<u64, String> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8)?.try_into().expect("8 bytes"),
+        ))
     }
     fn len(&mut self, width: usize) -> Result<usize, String> {
         let n = self.u64()?;
@@ -187,15 +194,27 @@ impl<'a> Dec<'a> {
     }
     fn u32s(&mut self) -> Result<Vec<u32>, String> {
         let n = self.len(4)?;
-        Ok(self.take(n * 4)?.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4"))).collect())
+        Ok(self
+            .take(n * 4)?
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes(c.try_into().expect("4")))
+            .collect())
     }
     fn f32s(&mut self) -> Result<Vec<f32>, String> {
         let n = self.len(4)?;
-        Ok(self.take(n * 4)?.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4"))).collect())
+        Ok(self
+            .take(n * 4)?
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4")))
+            .collect())
     }
     fn u64s(&mut self) -> Result<Vec<u64>, String> {
         let n = self.len(8)?;
-        Ok(self.take(n * 8)?.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8"))).collect())
+        Ok(self
+            .take(n * 8)?
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
+            .collect())
     }
 }
 
@@ -206,7 +225,9 @@ fn decode(bytes: &[u8], (len, mtime): (u64, u128), fp: u64) -> Result<Dataset, S
     }
     let version = u32::from_le_bytes(d.take(4)?.try_into().expect("4"));
     if version != CACHE_VERSION {
-        return Err(format!("it has format version {version}, this build writes {CACHE_VERSION}"));
+        return Err(format!(
+            "it has format version {version}, this build writes {CACHE_VERSION}"
+        ));
     }
     if d.u64()? != fp {
         return Err("it was made with other parse options".into());
@@ -234,7 +255,11 @@ fn decode(bytes: &[u8], (len, mtime): (u64, u128), fp: u64) -> Result<Dataset, S
             let labels = d.f32s()?;
             let x = CsMatI::try_new((rows, cols), indptr, indices, values)
                 .map_err(|(_, _, _, e)| format!("its matrix is inconsistent: {e}"))?;
-            let base = if zero { IndexBase::Zero } else { IndexBase::One };
+            let base = if zero {
+                IndexBase::Zero
+            } else {
+                IndexBase::One
+            };
             Dataset::Sparse(SparseDataset::new(x, labels, base).map_err(|e| e.to_string())?)
         }
         2 => {
@@ -303,12 +328,18 @@ mod tests {
         bytes[k] ^= 0x40;
         fs::write(&c, &bytes).unwrap();
         let (d, s) = load_or_build(&p, &opts).unwrap();
-        assert!(matches!(s, CacheStatus::Rebuilt(ref r) if r.contains("checksum")), "{s:?}");
+        assert!(
+            matches!(s, CacheStatus::Rebuilt(ref r) if r.contains("checksum")),
+            "{s:?}"
+        );
         assert_eq!(a, d);
         // Truncation.
         fs::write(&c, &bytes[..20]).unwrap();
         let (_, s) = load_or_build(&p, &opts).unwrap();
-        assert!(matches!(s, CacheStatus::Rebuilt(ref r) if r.contains("truncated")), "{s:?}");
+        assert!(
+            matches!(s, CacheStatus::Rebuilt(ref r) if r.contains("truncated")),
+            "{s:?}"
+        );
     }
 
     #[test]
@@ -318,15 +349,23 @@ mod tests {
         load_or_build(&p, &opts).unwrap();
         fs::write(&p, "1\t2\t3\n4\t5\t1.5\n7\t8\t2\n").unwrap();
         let (d, s) = load_or_build(&p, &opts).unwrap();
-        assert!(matches!(s, CacheStatus::Rebuilt(ref r) if r.contains("changed")), "{s:?}");
-        let Dataset::Ratings(r) = d else { panic!("ratings expected") };
+        assert!(
+            matches!(s, CacheStatus::Rebuilt(ref r) if r.contains("changed")),
+            "{s:?}"
+        );
+        let Dataset::Ratings(r) = d else {
+            panic!("ratings expected")
+        };
         assert_eq!(r.len(), 3);
         let forced = LoadOptions {
             format: crate::data::Format::Ratings,
             ..LoadOptions::default()
         };
         let (_, s) = load_or_build(&p, &forced).unwrap();
-        assert!(matches!(s, CacheStatus::Rebuilt(ref r) if r.contains("options")), "{s:?}");
+        assert!(
+            matches!(s, CacheStatus::Rebuilt(ref r) if r.contains("options")),
+            "{s:?}"
+        );
     }
 
     #[test]
@@ -339,6 +378,9 @@ mod tests {
         bytes[8] = 99;
         fs::write(&c, &bytes).unwrap();
         let (_, s) = load_or_build(&p, &opts).unwrap();
-        assert!(matches!(s, CacheStatus::Rebuilt(ref r) if r.contains("version 99")), "{s:?}");
+        assert!(
+            matches!(s, CacheStatus::Rebuilt(ref r) if r.contains("version 99")),
+            "{s:?}"
+        );
     }
 }

@@ -11,7 +11,9 @@ use std::io::{self, Write};
 use rayon::prelude::*;
 use sprs::CsMatI;
 
-use super::lines::{Tokens, chunk_target, content, for_each_line, parse_f32, parse_u64, split_chunks};
+use super::lines::{
+    Tokens, chunk_target, content, for_each_line, parse_f32, parse_u64, split_chunks,
+};
 use super::{DEFAULT_MAX_LINE, SparseDataset};
 use crate::error::{Error, ParseError, ParseErrorKind, Result};
 
@@ -75,10 +77,8 @@ pub fn parse(bytes: &[u8], opts: &LibsvmOptions) -> Result<SparseDataset> {
         return Err(Error::config("max_line_bytes", "must be positive"));
     }
     let chunks = split_chunks(bytes, chunk_target(bytes.len()));
-    let results: Vec<Result<Chunk, ParseError>> = chunks
-        .par_iter()
-        .map(|c| parse_chunk(c, opts))
-        .collect();
+    let results: Vec<Result<Chunk, ParseError>> =
+        chunks.par_iter().map(|c| parse_chunk(c, opts)).collect();
 
     // The first error in file order wins; the lines of the chunks before it are known.
     let mut parsed = Vec::with_capacity(results.len());
@@ -127,7 +127,10 @@ pub fn parse(bytes: &[u8], opts: &LibsvmOptions) -> Result<SparseDataset> {
                 let mut start = 0usize;
                 for (r, &len) in c.row_len.iter().enumerate() {
                     let end = start + len as usize;
-                    if let Some(&bad) = c.indices[start..end].iter().find(|&&i| (i - shift) as usize >= d) {
+                    if let Some(&bad) = c.indices[start..end]
+                        .iter()
+                        .find(|&&i| (i - shift) as usize >= d)
+                    {
                         return Err(ParseError::new(ParseErrorKind::IndexOutOfRange {
                             index: u64::from(bad - shift),
                             n_features: d,
@@ -161,9 +164,20 @@ pub fn parse(bytes: &[u8], opts: &LibsvmOptions) -> Result<SparseDataset> {
         values.extend_from_slice(&c.values);
         labels.extend_from_slice(&c.labels);
     }
-    let x = CsMatI::try_new((rows, n_cols), indptr, indices, values)
-        .map_err(|(_, _, _, e)| ParseError::new(ParseErrorKind::BadBinary(format!("internal CSR check failed: {e}"))))?;
-    SparseDataset::new(x, labels, if zero_based { IndexBase::Zero } else { IndexBase::One })
+    let x = CsMatI::try_new((rows, n_cols), indptr, indices, values).map_err(|(_, _, _, e)| {
+        ParseError::new(ParseErrorKind::BadBinary(format!(
+            "internal CSR check failed: {e}"
+        )))
+    })?;
+    SparseDataset::new(
+        x,
+        labels,
+        if zero_based {
+            IndexBase::Zero
+        } else {
+            IndexBase::One
+        },
+    )
 }
 
 fn parse_chunk(chunk: &[u8], opts: &LibsvmOptions) -> Result<Chunk, ParseError> {
@@ -179,10 +193,12 @@ fn parse_chunk(chunk: &[u8], opts: &LibsvmOptions) -> Result<Chunk, ParseError> 
             return Ok(());
         }
         let lead = line.as_ptr() as usize - raw.as_ptr() as usize;
-        let fail = |kind, col: usize, tok: &[u8]| ParseError::new(kind).at(line_no, col + lead).token(tok);
+        let fail =
+            |kind, col: usize, tok: &[u8]| ParseError::new(kind).at(line_no, col + lead).token(tok);
         let mut tokens = Tokens::new(line);
         let (col, tok) = tokens.next().expect("a non-empty trimmed line has a token");
-        out.labels.push(parse_label(tok).map_err(|k| fail(k, col, tok))?);
+        out.labels
+            .push(parse_label(tok).map_err(|k| fail(k, col, tok))?);
         let row_start = out.indices.len();
         for (col, tok) in tokens {
             let Some(colon) = memchr::memchr(b':', tok) else {
@@ -190,15 +206,21 @@ fn parse_chunk(chunk: &[u8], opts: &LibsvmOptions) -> Result<Chunk, ParseError> 
             };
             let (name, value) = (&tok[..colon], &tok[colon + 1..]);
             if name == b"qid" {
-                parse_u64(value, "a query id (non-negative integer) after `qid:`").map_err(|k| fail(k, col, tok))?;
+                parse_u64(value, "a query id (non-negative integer) after `qid:`")
+                    .map_err(|k| fail(k, col, tok))?;
                 continue;
             }
             if name.first() == Some(&b'-') {
                 return Err(fail(ParseErrorKind::NegativeIndex, col, tok));
             }
-            let index = parse_u64(name, "a feature index (non-negative integer) before `:`").map_err(|k| fail(k, col, tok))?;
+            let index = parse_u64(name, "a feature index (non-negative integer) before `:`")
+                .map_err(|k| fail(k, col, tok))?;
             if index > MAX_INDEX {
-                return Err(fail(ParseErrorKind::IndexTooLarge { max: MAX_INDEX }, col, tok));
+                return Err(fail(
+                    ParseErrorKind::IndexTooLarge { max: MAX_INDEX },
+                    col,
+                    tok,
+                ));
             }
             if index == 0 && forbid_zero {
                 return Err(fail(ParseErrorKind::ZeroIndex, col, tok));
@@ -206,17 +228,29 @@ fn parse_chunk(chunk: &[u8], opts: &LibsvmOptions) -> Result<Chunk, ParseError> 
             if value.is_empty() {
                 return Err(fail(ParseErrorKind::MissingValue, col + colon + 1, tok));
             }
-            let v = parse_f32(value, "a feature value (number) after `:`").map_err(|k| fail(k, col + colon + 1, tok))?;
+            let v = parse_f32(
+                value,
+                "a feature value (number) after `:`",
+                "a feature value",
+            )
+            .map_err(|k| fail(k, col + colon + 1, tok))?;
             out.indices.push(index as u32);
             out.values.push(v);
         }
         let idx = &mut out.indices[row_start..];
         if !idx.windows(2).all(|w| w[0] < w[1]) {
             scratch.clear();
-            scratch.extend(idx.iter().copied().zip(out.values[row_start..].iter().copied()));
+            scratch.extend(
+                idx.iter()
+                    .copied()
+                    .zip(out.values[row_start..].iter().copied()),
+            );
             scratch.sort_unstable_by_key(|p| p.0);
             if let Some(w) = scratch.windows(2).find(|w| w[0].0 == w[1].0) {
-                return Err(ParseError::new(ParseErrorKind::DuplicateIndex { index: u64::from(w[0].0) }).at_line(line_no));
+                return Err(ParseError::new(ParseErrorKind::DuplicateIndex {
+                    index: u64::from(w[0].0),
+                })
+                .at_line(line_no));
             }
             for (k, &(i, v)) in scratch.iter().enumerate() {
                 out.indices[row_start + k] = i;
@@ -319,7 +353,9 @@ mod tests {
             index_base: IndexBase::One,
             ..Default::default()
         };
-        let e = parse(b"+1 1:1\n-1 3:1 0:2\n", &opts).unwrap_err().to_string();
+        let e = parse(b"+1 1:1\n-1 3:1 0:2\n", &opts)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(":2:8:") && e.contains("index 0"), "{e}");
     }
 
@@ -331,7 +367,10 @@ mod tests {
         };
         assert_eq!(parse(b"+1 3:1\n", &opts).unwrap().cols(), 10);
         let e = parse(b"+1 3:1\n-1 11:1\n", &opts).unwrap_err().to_string();
-        assert!(e.contains(":2: feature index 10 is beyond the declared 10"), "{e}");
+        assert!(
+            e.contains(":2: feature index 10 is beyond the declared 10"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -33,7 +33,11 @@ pub(crate) fn chunk_target(len: usize) -> usize {
 ///
 /// # Errors
 /// [`ParseErrorKind::LineTooLong`] for a line over `max_line` bytes, or whatever `f` returns.
-pub(crate) fn for_each_line<'a, F>(chunk: &'a [u8], max_line: usize, mut f: F) -> Result<u64, ParseError>
+pub(crate) fn for_each_line<'a, F>(
+    chunk: &'a [u8],
+    max_line: usize,
+    mut f: F,
+) -> Result<u64, ParseError>
 where
     F: FnMut(u64, &'a [u8]) -> Result<(), ParseError>,
 {
@@ -47,8 +51,10 @@ where
         };
         rest = next;
         if line.len() > max_line {
-            return Err(ParseError::new(ParseErrorKind::LineTooLong { limit: max_line })
-                .at(line_no, max_line + 1));
+            return Err(
+                ParseError::new(ParseErrorKind::LineTooLong { limit: max_line })
+                    .at(line_no, max_line + 1),
+            );
         }
         if let [head @ .., b'\r'] = line {
             line = head;
@@ -65,9 +71,10 @@ pub(crate) fn content(line: &[u8], line_no: u64) -> Result<&[u8], ParseError> {
         && let Err(e) = std::str::from_utf8(line)
     {
         let at = e.valid_up_to();
-        return Err(ParseError::new(ParseErrorKind::InvalidUtf8)
-            .at(line_no, at + 1)
-            .token(&line[at..(at + 4).min(line.len())]));
+        let bad = &line[at..at + e.error_len().unwrap_or(line.len() - at)];
+        let mut err = ParseError::new(ParseErrorKind::InvalidUtf8).at(line_no, at + 1);
+        err.token = Some(bad.iter().map(|b| format!("\\x{b:02x}")).collect());
+        return Err(err);
     }
     let line = match memchr::memchr(b'#', line) {
         Some(i) => &line[..i],
@@ -118,11 +125,15 @@ impl<'a> Iterator for Tokens<'a> {
 
 /// Parses a finite f32, or says what was expected.
 #[inline]
-pub(crate) fn parse_f32(tok: &[u8], what: &'static str) -> Result<f32, ParseErrorKind> {
+pub(crate) fn parse_f32(
+    tok: &[u8],
+    expected: &'static str,
+    what: &'static str,
+) -> Result<f32, ParseErrorKind> {
     let v: f32 = std::str::from_utf8(tok)
         .ok()
         .and_then(|s| s.parse().ok())
-        .ok_or(ParseErrorKind::NotANumber { expected: what })?;
+        .ok_or(ParseErrorKind::NotANumber { expected })?;
     if v.is_finite() {
         Ok(v)
     } else {
@@ -169,7 +180,10 @@ mod tests {
     #[test]
     fn tokens_report_columns() {
         let t: Vec<_> = Tokens::new(b" +1\t3:1  7:2").collect();
-        assert_eq!(t, vec![(2, &b"+1"[..]), (5, &b"3:1"[..]), (10, &b"7:2"[..])]);
+        assert_eq!(
+            t,
+            vec![(2, &b"+1"[..]), (5, &b"3:1"[..]), (10, &b"7:2"[..])]
+        );
     }
 
     #[test]
@@ -182,9 +196,18 @@ mod tests {
 
     #[test]
     fn floats_must_be_finite() {
-        assert_eq!(parse_f32(b"0.5", "v"), Ok(0.5));
-        assert!(matches!(parse_f32(b"nan", "v"), Err(ParseErrorKind::NonFinite { .. })));
-        assert!(matches!(parse_f32(b"1e39", "v"), Err(ParseErrorKind::NonFinite { .. })));
-        assert!(matches!(parse_f32(b"abc", "v"), Err(ParseErrorKind::NotANumber { .. })));
+        assert_eq!(parse_f32(b"0.5", "v", "v"), Ok(0.5));
+        assert!(matches!(
+            parse_f32(b"nan", "v", "v"),
+            Err(ParseErrorKind::NonFinite { .. })
+        ));
+        assert!(matches!(
+            parse_f32(b"1e39", "v", "v"),
+            Err(ParseErrorKind::NonFinite { .. })
+        ));
+        assert!(matches!(
+            parse_f32(b"abc", "v", "v"),
+            Err(ParseErrorKind::NotANumber { .. })
+        ));
     }
 }

@@ -3,8 +3,8 @@
 //! detection, located errors and an optional binary cache.
 
 pub mod cache;
-mod lines;
 pub mod libsvm;
+mod lines;
 pub mod ratings;
 pub mod source;
 pub mod stats;
@@ -60,10 +60,16 @@ impl SparseDataset {
             ));
         }
         if let Some(i) = y.iter().position(|&l| l != 1.0 && l != -1.0) {
-            return Err(Error::config("y", format!("label {} at row {i} is not ±1", y[i])));
+            return Err(Error::config(
+                "y",
+                format!("label {} at row {i} is not ±1", y[i]),
+            ));
         }
         if let Some(i) = x.data().iter().position(|v| !v.is_finite()) {
-            return Err(Error::config("x", format!("value {} (non-zero {i}) is not finite", x.data()[i])));
+            return Err(Error::config(
+                "x",
+                format!("value {} (non-zero {i}) is not finite", x.data()[i]),
+            ));
         }
         Ok(SparseDataset { x, y, index_base })
     }
@@ -231,9 +237,18 @@ mod tests {
     fn detects_formats() {
         assert_eq!(detect_format(b"# c\n\n+1 3:1\n").unwrap(), Format::Libsvm);
         assert_eq!(detect_format(b"-1\n").unwrap(), Format::Libsvm);
-        assert_eq!(detect_format(b"1\t2\t5\t881250949\n").unwrap(), Format::Ratings);
-        assert_eq!(detect_format(b"1::2::5::978300760\n").unwrap(), Format::Ratings);
-        assert_eq!(detect_format(b"userId,movieId,rating\n1,2,3.5\n").unwrap(), Format::Ratings);
+        assert_eq!(
+            detect_format(b"1\t2\t5\t881250949\n").unwrap(),
+            Format::Ratings
+        );
+        assert_eq!(
+            detect_format(b"1::2::5::978300760\n").unwrap(),
+            Format::Ratings
+        );
+        assert_eq!(
+            detect_format(b"userId,movieId,rating\n1,2,3.5\n").unwrap(),
+            Format::Ratings
+        );
         assert_eq!(detect_format(b"1 2 0.5\r\n").unwrap(), Format::Ratings);
         assert!(detect_format(b"# only\n\n").is_err());
     }

@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use super::DEFAULT_MAX_LINE;
-use super::lines::{Tokens, chunk_target, content, for_each_line, parse_f32, parse_u64, split_chunks};
+use super::lines::{
+    Tokens, chunk_target, content, for_each_line, parse_f32, parse_u64, split_chunks,
+};
 use crate::error::{ParseError, ParseErrorKind, Result};
 
 /// How the fields of a ratings line are separated.
@@ -158,9 +160,11 @@ pub fn parse(bytes: &[u8], opts: &RatingsOptions) -> Result<RatingsDataset> {
         line_no += 1;
         let mut raw = &bytes[offset..end];
         if raw.len() > opts.max_line_bytes + 2 {
-            return Err(ParseError::new(ParseErrorKind::LineTooLong { limit: opts.max_line_bytes })
-                .at(line_no, opts.max_line_bytes + 1)
-                .into());
+            return Err(ParseError::new(ParseErrorKind::LineTooLong {
+                limit: opts.max_line_bytes,
+            })
+            .at(line_no, opts.max_line_bytes + 1)
+            .into());
         }
         raw = raw.strip_suffix(b"\n").unwrap_or(raw);
         raw = raw.strip_suffix(b"\r").unwrap_or(raw);
@@ -228,7 +232,8 @@ pub fn parse(bytes: &[u8], opts: &RatingsOptions) -> Result<RatingsDataset> {
         raw_items.extend_from_slice(&c.items);
         ratings.extend_from_slice(&c.ratings);
     }
-    let ((users, user_ids), (items, item_ids)) = rayon::join(|| dense_ids(&raw_users), || dense_ids(&raw_items));
+    let ((users, user_ids), (items, item_ids)) =
+        rayon::join(|| dense_ids(&raw_users), || dense_ids(&raw_items));
     Ok(RatingsDataset {
         users,
         items,
@@ -251,26 +256,37 @@ fn parse_chunk(chunk: &[u8], shape: Shape, max_line: usize) -> Result<Chunk, Par
         }
         let lead = line.as_ptr() as usize - raw.as_ptr() as usize;
         fields(line, shape.layout, &mut f);
-        let bad_count = if shape.implicit { f.len() != 2 } else { f.len() < 3 };
+        let bad_count = if shape.implicit {
+            f.len() != 2
+        } else {
+            f.len() < 3
+        };
         if bad_count {
             let expected = if shape.implicit {
-                "2 (user, item), as on the first line"
+                "2 (user, item) as on the first line"
             } else {
-                "3 or 4 (user, item, rating[, timestamp]), as on the first line"
+                "3 or 4 (user, item, rating[, timestamp]) as on the first line"
             };
-            return Err(ParseError::new(ParseErrorKind::FieldCount { expected, found: f.len() })
-                .at(line_no, lead + 1)
-                .token(line));
+            return Err(ParseError::new(ParseErrorKind::FieldCount {
+                expected,
+                found: f.len(),
+            })
+            .at(line_no, lead + 1)
+            .token(line));
         }
-        let fail = |kind, (col, tok): (usize, &[u8])| ParseError::new(kind).at(line_no, col + lead).token(tok);
-        out.users
-            .push(parse_u64(f[0].1, "a user id (non-negative integer)").map_err(|k| fail(k, f[0]))?);
-        out.items
-            .push(parse_u64(f[1].1, "an item id (non-negative integer)").map_err(|k| fail(k, f[1]))?);
+        let fail = |kind, (col, tok): (usize, &[u8])| {
+            ParseError::new(kind).at(line_no, col + lead).token(tok)
+        };
+        out.users.push(
+            parse_u64(f[0].1, "a user id (non-negative integer)").map_err(|k| fail(k, f[0]))?,
+        );
+        out.items.push(
+            parse_u64(f[1].1, "an item id (non-negative integer)").map_err(|k| fail(k, f[1]))?,
+        );
         let r = if shape.implicit {
             1.0
         } else {
-            parse_f32(f[2].1, "a rating (number)").map_err(|k| fail(k, f[2]))?
+            parse_f32(f[2].1, "a rating (number)", "a rating").map_err(|k| fail(k, f[2]))?
         };
         out.ratings.push(r);
         Ok(())
@@ -363,7 +379,10 @@ mod tests {
         assert!(d.implicit);
         assert_eq!(d.ratings, vec![1.0, 1.0]);
         let e = p("1\t5\n2\t5\t3\n").unwrap_err().to_string();
-        assert!(e.contains(":2:1: expected 2 (user, item)"), "{e}");
+        assert!(
+            e.contains(":2:1: wrong number of fields: expected 2 (user, item)"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -86,13 +86,23 @@ pub fn sparse_stats(d: &SparseDataset, rho_budget: u64) -> SparseStats {
     let row_feats = |r: usize| &indices[indptr[r]..indptr[r + 1]];
     // Lower bound for every row: its most shared feature (or itself alone).
     let mut best = (0..n)
-        .map(|r| row_feats(r).iter().map(|&j| deg[j as usize] as usize).max().unwrap_or(1))
+        .map(|r| {
+            row_feats(r)
+                .iter()
+                .map(|&j| deg[j as usize] as usize)
+                .max()
+                .unwrap_or(1)
+        })
         .max()
         .unwrap_or(0);
     let upper = |r: usize| -> (usize, u64) {
         let f = row_feats(r);
         let work: u64 = f.iter().map(|&j| u64::from(deg[j as usize])).sum();
-        let ub = if f.is_empty() { 1 } else { (work as usize + 1).saturating_sub(f.len()) };
+        let ub = if f.is_empty() {
+            1
+        } else {
+            (work as usize + 1).saturating_sub(f.len())
+        };
         (ub.min(n), work)
     };
     let mut order: Vec<(usize, u64, u32)> = (0..n)
@@ -114,7 +124,11 @@ pub fn sparse_stats(d: &SparseDataset, rho_budget: u64) -> SparseStats {
             break;
         }
         let end = (pos + BATCH).min(order.len());
-        let batch: Vec<_> = order[pos..end].iter().filter(|o| o.0 > best).copied().collect();
+        let batch: Vec<_> = order[pos..end]
+            .iter()
+            .filter(|o| o.0 > best)
+            .copied()
+            .collect();
         let work: u64 = batch.iter().map(|o| o.1).sum();
         if spent + work > rho_budget {
             exact = false;
@@ -160,7 +174,11 @@ pub fn sparse_stats(d: &SparseDataset, rho_budget: u64) -> SparseStats {
         delta: max_deg as f64 / nf,
         rho: best as f64 / nf,
         rho_exact: exact,
-        rho_upper: if exact { best as f64 / nf } else { upper_left.max(best) as f64 / nf },
+        rho_upper: if exact {
+            best as f64 / nf
+        } else {
+            upper_left.max(best) as f64 / nf
+        },
         rho_rows_examined: examined,
     }
 }
@@ -220,7 +238,9 @@ pub fn ratings_stats(d: &RatingsDataset) -> RatingsStats {
     let (lo, hi) = d
         .ratings
         .iter()
-        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &r| {
+            (lo.min(r), hi.max(r))
+        });
     let max_deg = du.iter().chain(&di).copied().max().unwrap_or(0) as f64;
     let nf = n.max(1) as f64;
     RatingsStats {
@@ -272,7 +292,12 @@ mod tests {
     fn tiny_budget_gives_bounds() {
         let mut text = String::new();
         for r in 0..300 {
-            text.push_str(&format!("+1 {}:1 {}:1 {}:1\n", r % 7 + 1, r % 11 + 10, r % 13 + 30));
+            text.push_str(&format!(
+                "+1 {}:1 {}:1 {}:1\n",
+                r % 7 + 1,
+                r % 11 + 10,
+                r % 13 + 30
+            ));
         }
         let d = libsvm::parse(text.as_bytes(), &LibsvmOptions::default()).unwrap();
         let exact = sparse_stats(&d, u64::MAX);

@@ -30,14 +30,21 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // A closed stdout (e.g. `wildsgd info x | head`) is not a failure.
-            if e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)) {
+            if e.chain().any(|c| {
+                c.downcast_ref::<io::Error>()
+                    .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            }) {
                 return ExitCode::SUCCESS;
             }
             let bad_input = e
                 .chain()
                 .find_map(|c| c.downcast_ref::<wildsgd::Error>())
                 .is_some_and(wildsgd::Error::is_bad_input);
-            let prefix = if io::stderr().is_terminal() { "\x1b[1;31merror\x1b[0m" } else { "error" };
+            let prefix = if io::stderr().is_terminal() {
+                "\x1b[1;31merror\x1b[0m"
+            } else {
+                "error"
+            };
             eprintln!("{prefix}: {e:#}");
             ExitCode::from(if bad_input { 2 } else { 1 })
         }

@@ -24,7 +24,11 @@ pub fn run(a: &InfoArgs) -> Result<()> {
         Dataset::Sparse(d) => {
             let s = sparse_stats(d, a.rho_budget);
             merge(&mut obj, serde_json::to_value(&s)?);
-            obj["index_base"] = json!(if d.index_base() == IndexBase::Zero { 0 } else { 1 });
+            obj["index_base"] = json!(if d.index_base() == IndexBase::Zero {
+                0
+            } else {
+                1
+            });
         }
         Dataset::Ratings(d) => {
             let s = ratings_stats(d);
@@ -58,13 +62,25 @@ fn print_table(out: &mut impl Write, o: &Value) -> io::Result<()> {
     let row = |out: &mut dyn Write, k: &str, v: String| writeln!(out, "{k:<22}{v}");
     row(out, "file", o["file"].as_str().unwrap_or("").to_string())?;
     if o["format"] == "libsvm" {
-        row(out, "format", format!("libsvm ({}-based indices)", o["index_base"]))?;
+        row(
+            out,
+            "format",
+            format!("libsvm ({}-based indices)", o["index_base"]),
+        )?;
         row(out, "rows", group(u("rows")))?;
         row(out, "columns", group(u("columns")))?;
-        row(out, "non-zeros", format!("{} ({:.2} per row)", group(u("nnz")), f("mean_nnz_per_row")))?;
+        row(
+            out,
+            "non-zeros",
+            format!("{} ({:.2} per row)", group(u("nnz")), f("mean_nnz_per_row")),
+        )?;
         row(out, "density", format!("{:.4e}", f("density")))?;
         let pos = f("positive_fraction");
-        row(out, "labels", format!("+1: {:.2}%   -1: {:.2}%", 100.0 * pos, 100.0 * (1.0 - pos)))?;
+        row(
+            out,
+            "labels",
+            format!("+1: {:.2}%   -1: {:.2}%", 100.0 * pos, 100.0 * (1.0 - pos)),
+        )?;
         row(out, "Ω (max nnz per row)", u("omega").to_string())?;
         row(out, "Δ (max feature share)", format!("{:.4}", f("delta")))?;
         let rho = if o["rho_exact"] == true {
@@ -96,7 +112,12 @@ fn print_table(out: &mut impl Write, o: &Value) -> io::Result<()> {
         row(
             out,
             "rating range",
-            format!("{} .. {} (mean {:.3})", o["min_rating"], o["max_rating"], f("mean_rating")),
+            format!(
+                "{} .. {} (mean {:.3})",
+                o["min_rating"],
+                o["max_rating"],
+                f("mean_rating")
+            ),
         )?;
         if u("duplicate_pairs") > 0 {
             row(out, "repeated pairs", group(u("duplicate_pairs")))?;
@@ -116,7 +137,7 @@ fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);

@@ -30,7 +30,11 @@ pub fn load_options(a: &DataArgs) -> LoadOptions {
 }
 
 /// Loads a data file with a spinner, warning on stderr when its cache could not be used.
-pub fn load(path: &std::path::Path, a: &DataArgs, quiet: bool) -> Result<(Dataset, wildsgd::data::cache::CacheStatus)> {
+pub fn load(
+    path: &std::path::Path,
+    a: &DataArgs,
+    quiet: bool,
+) -> Result<(Dataset, wildsgd::data::cache::CacheStatus)> {
     if a.n_features == Some(0) {
         return Err(wildsgd::Error::config("n-features", "must be at least 1").into());
     }
