@@ -31,6 +31,16 @@ pub enum Error {
         /// What the operating system said.
         source: io::Error,
     },
+    /// Training diverged: the loss became NaN or infinite.
+    #[error(
+        "training diverged in epoch {epoch} (the loss is no longer finite) at learning rate {lr}: lower --lr"
+    )]
+    Diverged {
+        /// 1-based epoch.
+        epoch: usize,
+        /// The learning rate of that epoch.
+        lr: f32,
+    },
     /// A parameter is out of its allowed range or parameters contradict each other.
     #[error("invalid parameter `{name}`: {message}")]
     Config {

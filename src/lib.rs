@@ -6,6 +6,12 @@ pub mod atomic;
 pub mod data;
 pub mod error;
 pub mod generate;
+pub mod metrics;
+pub mod model;
+pub mod optim;
+pub mod params;
+pub mod schedule;
+pub mod train;
 
 pub use data::{
     Dataset, Format, IndexBase, LibsvmOptions, LoadOptions, RatingsDataset, RatingsOptions,

@@ -2,6 +2,9 @@
 //! per area.
 
 mod cli;
+mod cli_train;
 mod corpus;
+mod optim_ref;
 mod roundtrip;
+mod train;
 mod util;

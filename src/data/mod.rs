@@ -7,6 +7,7 @@ pub mod libsvm;
 mod lines;
 pub mod ratings;
 pub mod source;
+mod split;
 pub mod stats;
 
 use std::io::BufRead;

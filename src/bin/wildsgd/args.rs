@@ -20,6 +20,218 @@ pub enum Command {
     /// Generate seeded synthetic data for benchmarks.
     #[command(subcommand)]
     Gen(GenCommand),
+    /// Train a model and report per-epoch metrics.
+    Train(Box<TrainArgs>),
+    /// Write one prediction per line for a data file.
+    Predict(PredictArgs),
+    /// Evaluate a saved model on labelled data.
+    Eval(EvalArgs),
+    /// Train several optimizers on the same data and draw their test loss per epoch.
+    Compare(Box<CompareArgs>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelArg {
+    Logistic,
+    Hinge,
+    Squared,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleArg {
+    Constant,
+    InvTime,
+    Step,
+    Exp,
+    Plateau,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OrderArg {
+    Shuffle,
+    None,
+    Curriculum,
+    Mixed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum L2FormArg {
+    Lazy,
+    Degree,
+}
+
+/// Everything about how to train, shared by `train` and `compare`.
+#[derive(Debug, Clone, Args)]
+pub struct TrainOpts {
+    /// Held-out data evaluated after every epoch.
+    #[arg(long, value_name = "FILE")]
+    pub test: Option<PathBuf>,
+    /// Split off this seeded fraction of the training data as held-out data instead.
+    #[arg(long, value_name = "FRACTION", conflicts_with = "test")]
+    pub holdout: Option<f64>,
+    /// Loss: logistic regression, linear SVM (hinge) or least squares.
+    #[arg(long, value_enum, default_value = "logistic")]
+    pub model: ModelArg,
+    /// Passes over the data.
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Base learning rate [default: the optimizer's, see README].
+    #[arg(long, value_name = "ETA")]
+    pub lr: Option<f32>,
+    /// Learning-rate schedule [default: inv-time for sgd/momentum/nag, constant otherwise].
+    #[arg(long, value_enum)]
+    pub lr_schedule: Option<ScheduleArg>,
+    /// k of inv-time (η/(1+k·epoch)) and exp (η·exp(−k·epoch)).
+    #[arg(long, value_name = "K")]
+    pub lr_decay: Option<f32>,
+    /// Epochs between step decays.
+    #[arg(long, value_name = "N")]
+    pub lr_step: Option<usize>,
+    /// Factor of step decay and of plateau reduction.
+    #[arg(long, value_name = "BETA")]
+    pub lr_factor: Option<f32>,
+    /// Epochs without improvement before plateau reduces the rate.
+    #[arg(long, value_name = "N")]
+    pub lr_patience: Option<usize>,
+    /// Examples per update: 1 (SGD), B (mini-batch), or 0 / `full` (batch gradient descent).
+    #[arg(long, default_value = "1", value_parser = parse_batch)]
+    pub batch_size: usize,
+    /// L2 strength λ of (λ/2)·‖w‖² [default: 1/n, i.e. C = 1].
+    #[arg(long, value_name = "LAMBDA", conflicts_with = "c")]
+    pub l2: Option<f64>,
+    /// LIBLINEAR's C instead of λ: λ = 1/(C·n).
+    #[arg(long = "C", value_name = "C")]
+    pub c: Option<f64>,
+    /// L1 strength λ1 of λ1·‖w‖₁.
+    #[arg(long, default_value_t = 0.0, value_name = "LAMBDA1")]
+    pub l1: f64,
+    /// How L2 is applied to sparse updates: exact lazy scaling, or Hogwild!'s degree-scaled form.
+    #[arg(long, value_enum, default_value = "lazy")]
+    pub l2_form: L2FormArg,
+    /// Fit no bias term.
+    #[arg(long)]
+    pub no_bias: bool,
+    /// Example order each epoch.
+    #[arg(long, value_enum, default_value = "shuffle")]
+    pub order: OrderArg,
+    /// Gradient noise η: variance η/(1+t)^γ added to each touched coordinate's gradient.
+    #[arg(long, default_value_t = 0.0, value_name = "ETA")]
+    pub grad_noise: f32,
+    /// Annealing exponent γ of the gradient noise.
+    #[arg(long, default_value_t = 0.55, value_name = "GAMMA")]
+    pub grad_noise_gamma: f32,
+    /// Stop after this many epochs without a better test loss and keep the best model.
+    #[arg(long, value_name = "PATIENCE")]
+    pub early_stop: Option<usize>,
+    /// Seed (shuffling, holdout split, noise).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Momentum γ (momentum, nag).
+    #[arg(long, value_name = "GAMMA")]
+    pub momentum: Option<f32>,
+    /// β1 (adam, adamax, nadam, adamw).
+    #[arg(long)]
+    pub beta1: Option<f32>,
+    /// β2 (adam, adamax, nadam, adamw).
+    #[arg(long)]
+    pub beta2: Option<f32>,
+    /// ε (adagrad, adadelta, rmsprop, adam, nadam, adamw).
+    #[arg(long)]
+    pub eps: Option<f32>,
+    /// Decay ρ of the running averages (adadelta, rmsprop).
+    #[arg(long)]
+    pub rho: Option<f32>,
+    /// Decoupled weight decay (adamw).
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// β of FTRL-Proximal's per-coordinate rate.
+    #[arg(long)]
+    pub ftrl_beta: Option<f32>,
+    /// Hide the progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+fn parse_batch(s: &str) -> Result<usize, String> {
+    if s == "full" {
+        return Ok(0);
+    }
+    s.parse()
+        .map_err(|_| format!("expected a number of examples or `full`, got `{s}`"))
+}
+
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
+pub struct TrainArgs {
+    /// Training data.
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Optimizer.
+    #[arg(long, default_value = "sgd", value_parser = clap::builder::PossibleValuesParser::new(wildsgd::optim::OptimizerKind::NAMES))]
+    pub optimizer: String,
+    /// Write the trained model here (atomically).
+    #[arg(long, value_name = "MODEL")]
+    pub output: Option<PathBuf>,
+    /// Write JSON Lines reports (epoch and done events) to this file, or `-` for stdout.
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub opts: TrainOpts,
+}
+
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
+pub struct CompareArgs {
+    /// Training data.
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Comma-separated optimizers to compare, each at its default learning rate.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "sgd,momentum,nag,adagrad,adadelta,rmsprop,adam,adamax,nadam"
+    )]
+    pub optimizers: Vec<String>,
+    /// The chart: test loss per epoch, one line per optimizer (`.svg` or `.png`).
+    #[arg(long, value_name = "PATH")]
+    pub plot: PathBuf,
+    /// Also write every run's JSON Lines reports here (or `-`).
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub opts: TrainOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// A model written by `train --output`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Data to predict (labels are read but not used).
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Write predictions here (atomically) instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub format: DataArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// A model written by `train --output`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Labelled data.
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub format: DataArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -76,6 +288,7 @@ pub enum GenCommand {
 }
 
 #[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
 pub struct GenSparseArgs {
     /// Number of rows.
     #[arg(long, default_value_t = 100_000)]
@@ -104,6 +317,7 @@ pub struct GenSparseArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
 pub struct GenRatingsArgs {
     /// Number of users.
     #[arg(long, default_value_t = 10_000)]

@@ -5,6 +5,7 @@
 
 mod args;
 mod cmd;
+mod plot;
 mod progress;
 
 use std::io::{self, IsTerminal};
@@ -25,6 +26,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(a) => cmd::info::run(&a),
         Command::Gen(g) => cmd::generate::run(g),
+        Command::Train(a) => cmd::train::run(&a),
+        Command::Predict(a) => cmd::predict::predict(&a),
+        Command::Eval(a) => cmd::predict::eval(&a),
+        Command::Compare(a) => cmd::compare::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,10 @@
 //! One module per subcommand.
 
+pub mod compare;
 pub mod generate;
 pub mod info;
+pub mod predict;
+pub mod train;
 
 use anyhow::Result;
 use wildsgd::data::{Dataset, Format, IndexBase, LoadOptions};

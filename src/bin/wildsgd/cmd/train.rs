@@ -1,0 +1,298 @@
+//! `wildsgd train`, and the conversion of training flags shared with `compare`.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde_json::json;
+use wildsgd::data::{Dataset, SparseDataset};
+use wildsgd::model::{LossKind, save_model};
+use wildsgd::optim::OptimizerKind;
+use wildsgd::schedule::Schedule;
+use wildsgd::train::{self, L2Form, Order, Progress, TrainConfig, TrainOutcome};
+
+use crate::args::{L2FormArg, ModelArg, OrderArg, ScheduleArg, TrainArgs, TrainOpts};
+use crate::progress;
+
+/// Builds the optimizer `name` with the hyper-parameter flags applied.
+pub fn optimizer(name: &str, o: &TrainOpts) -> Result<OptimizerKind> {
+    let mut k = OptimizerKind::from_name(name)?;
+    match &mut k {
+        OptimizerKind::Sgd(_) => {}
+        OptimizerKind::Momentum(m) => m.gamma = o.momentum.unwrap_or(m.gamma),
+        OptimizerKind::Nag(m) => m.gamma = o.momentum.unwrap_or(m.gamma),
+        OptimizerKind::AdaGrad(a) => a.eps = o.eps.unwrap_or(a.eps),
+        OptimizerKind::Adadelta(a) => {
+            a.rho = o.rho.unwrap_or(a.rho);
+            a.eps = o.eps.unwrap_or(a.eps);
+        }
+        OptimizerKind::RmsProp(a) => {
+            a.gamma = o.rho.unwrap_or(a.gamma);
+            a.eps = o.eps.unwrap_or(a.eps);
+        }
+        OptimizerKind::Adam(a) | OptimizerKind::NAdam(wildsgd::optim::NAdam(a)) => {
+            a.beta1 = o.beta1.unwrap_or(a.beta1);
+            a.beta2 = o.beta2.unwrap_or(a.beta2);
+            a.eps = o.eps.unwrap_or(a.eps);
+        }
+        OptimizerKind::AdamW(a) => {
+            a.adam.beta1 = o.beta1.unwrap_or(a.adam.beta1);
+            a.adam.beta2 = o.beta2.unwrap_or(a.adam.beta2);
+            a.adam.eps = o.eps.unwrap_or(a.adam.eps);
+            a.weight_decay = o.weight_decay.unwrap_or(a.weight_decay);
+        }
+        OptimizerKind::AdaMax(a) => {
+            a.beta1 = o.beta1.unwrap_or(a.beta1);
+            a.beta2 = o.beta2.unwrap_or(a.beta2);
+        }
+        OptimizerKind::Ftrl(f) => f.beta = o.ftrl_beta.unwrap_or(f.beta),
+    }
+    Ok(k)
+}
+
+/// The library configuration for optimizer `name`, given `n` training rows.
+pub fn config(name: &str, o: &TrainOpts, n: usize) -> Result<TrainConfig> {
+    let schedule = match o.lr_schedule {
+        None => None,
+        Some(s) => {
+            let mut sch = Schedule::from_name(match s {
+                ScheduleArg::Constant => "constant",
+                ScheduleArg::InvTime => "inv-time",
+                ScheduleArg::Step => "step",
+                ScheduleArg::Exp => "exp",
+                ScheduleArg::Plateau => "plateau",
+            })?;
+            match &mut sch {
+                Schedule::Constant => {}
+                Schedule::InvTime { k } | Schedule::Exp { k } => *k = o.lr_decay.unwrap_or(*k),
+                Schedule::Step { every, factor } => {
+                    *every = o.lr_step.unwrap_or(*every);
+                    *factor = o.lr_factor.unwrap_or(*factor);
+                }
+                Schedule::Plateau {
+                    factor, patience, ..
+                } => {
+                    *factor = o.lr_factor.unwrap_or(*factor);
+                    *patience = o.lr_patience.unwrap_or(*patience);
+                }
+            }
+            Some(sch)
+        }
+    };
+    let l2 = match (o.l2, o.c) {
+        (Some(l), _) => Some(l),
+        (None, Some(c)) if c > 0.0 && c.is_finite() => Some(1.0 / (c * n as f64)),
+        (None, Some(c)) => {
+            return Err(wildsgd::Error::config("C", format!("must be positive, got {c}")).into());
+        }
+        (None, None) => None,
+    };
+    Ok(TrainConfig {
+        loss: match o.model {
+            ModelArg::Logistic => LossKind::Logistic,
+            ModelArg::Hinge => LossKind::Hinge,
+            ModelArg::Squared => LossKind::Squared,
+        },
+        optimizer: optimizer(name, o)?,
+        lr: o.lr,
+        schedule,
+        epochs: o.epochs,
+        batch_size: o.batch_size,
+        l2,
+        l1: o.l1,
+        l2_form: match o.l2_form {
+            L2FormArg::Lazy => L2Form::Lazy,
+            L2FormArg::Degree => L2Form::Degree,
+        },
+        bias: !o.no_bias,
+        order: match o.order {
+            OrderArg::Shuffle => Order::Shuffle,
+            OrderArg::None => Order::None,
+            OrderArg::Curriculum => Order::Curriculum,
+            OrderArg::Mixed => Order::Mixed,
+        },
+        grad_noise: o.grad_noise,
+        grad_noise_gamma: o.grad_noise_gamma,
+        early_stop: o.early_stop,
+        seed: o.seed,
+    })
+}
+
+/// Loads a LIBSVM file through the common data flags; a ratings file is refused.
+pub fn load_sparse(path: &Path, o: &TrainOpts) -> Result<SparseDataset> {
+    match super::load(path, &o.data, o.quiet)?.0 {
+        Dataset::Sparse(d) => Ok(d),
+        Dataset::Ratings(_) => Err(wildsgd::Error::config(
+            "data",
+            format!("{} is a ratings file; linear models need LIBSVM data (matrix factorization comes with --model mf)", path.display()),
+        )
+        .into()),
+    }
+}
+
+/// Loads training and validation data as the flags say.
+pub fn load_train_valid(
+    data: &Path,
+    o: &TrainOpts,
+) -> Result<(SparseDataset, Option<SparseDataset>)> {
+    let train = load_sparse(data, o)?;
+    match (&o.test, o.holdout) {
+        (Some(t), _) => Ok((train, Some(load_sparse(t, o)?))),
+        (None, Some(f)) => {
+            let (a, b) = train.split_holdout(f, o.seed)?;
+            Ok((a, Some(b)))
+        }
+        (None, None) => Ok((train, None)),
+    }
+}
+
+/// Runs one training with a progress bar, sending JSON events to `events`.
+pub fn run_one(
+    train_data: &SparseDataset,
+    valid: Option<&SparseDataset>,
+    cfg: &TrainConfig,
+    quiet: bool,
+    events: &mut dyn FnMut(serde_json::Value) -> io::Result<()>,
+) -> Result<TrainOutcome> {
+    let n = train_data.rows() as u64;
+    let pb = progress::bar(n * cfg.epochs as u64, cfg.optimizer.name(), quiet);
+    let mut io_err: Option<io::Error> = None;
+    let outcome = train::fit(train_data, valid, cfg, |p| match p {
+        Progress::Examples { epoch, done } => pb.set_position(epoch as u64 * n + done as u64),
+        Progress::Epoch(rep) => {
+            pb.set_position(rep.epoch as u64 * n);
+            let mut v = json!({"event": "epoch"});
+            merge(
+                &mut v,
+                serde_json::to_value(rep).expect("report serializes"),
+            );
+            if let Err(e) = events(v)
+                && io_err.is_none()
+            {
+                io_err = Some(e);
+            }
+        }
+    });
+    pb.finish_and_clear();
+    let outcome = outcome?;
+    if let Some(e) = io_err {
+        return Err(e.into());
+    }
+    let mut v = json!({"event": "done"});
+    merge(
+        &mut v,
+        serde_json::to_value(&outcome.done).expect("report serializes"),
+    );
+    events(v)?;
+    Ok(outcome)
+}
+
+fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
+    if let (serde_json::Value::Object(a), serde_json::Value::Object(b)) = (into, from) {
+        a.extend(b);
+    }
+}
+
+/// A JSON Lines sink: a file written atomically, stdout, or nothing.
+pub struct ReportSink {
+    file: Option<(wildsgd::atomic::AtomicFile, PathBuf)>,
+    stdout: bool,
+}
+
+impl ReportSink {
+    pub fn open(path: Option<&Path>) -> Result<Self> {
+        Ok(match path {
+            None => ReportSink {
+                file: None,
+                stdout: false,
+            },
+            Some(p) if p == Path::new("-") => ReportSink {
+                file: None,
+                stdout: true,
+            },
+            Some(p) => {
+                let f = wildsgd::atomic::AtomicFile::create(p).map_err(|source| {
+                    wildsgd::Error::Write {
+                        path: p.to_path_buf(),
+                        source,
+                    }
+                })?;
+                ReportSink {
+                    file: Some((f, p.to_path_buf())),
+                    stdout: false,
+                }
+            }
+        })
+    }
+
+    pub fn is_stdout(&self) -> bool {
+        self.stdout
+    }
+
+    pub fn write(&mut self, v: serde_json::Value) -> io::Result<()> {
+        if self.stdout {
+            let mut out = io::stdout().lock();
+            writeln!(out, "{v}")?;
+            out.flush()
+        } else if let Some((f, _)) = &mut self.file {
+            writeln!(f, "{v}")
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn commit(self) -> Result<()> {
+        if let Some((f, p)) = self.file {
+            f.commit()
+                .map_err(|source| wildsgd::Error::Write { path: p, source })?;
+        }
+        Ok(())
+    }
+}
+
+pub fn run(a: &TrainArgs) -> Result<()> {
+    let (train_data, valid) = load_train_valid(&a.data, &a.opts)?;
+    let cfg = config(&a.optimizer, &a.opts, train_data.rows())?;
+    cfg.check()?;
+    if cfg.early_stop.is_some() && valid.is_none() {
+        return Err(wildsgd::Error::config("early-stop", "needs --test or --holdout").into());
+    }
+    let mut sink = ReportSink::open(a.report.as_deref())?;
+    let outcome = run_one(&train_data, valid.as_ref(), &cfg, a.opts.quiet, &mut |v| {
+        sink.write(v)
+    })?;
+    if let Some(out) = &a.output {
+        save_model(&outcome.model, out)?;
+    }
+    let to_stdout = !sink.is_stdout();
+    sink.commit()?;
+    let d = &outcome.done;
+    let mut line = format!(
+        "{} {} | {} epochs in {:.3} s ({:.1} M nnz/s) | lr {} | l2 {:.4e}",
+        d.model,
+        d.optimizer,
+        d.epochs,
+        d.train_seconds,
+        outcome.epochs.iter().map(|e| e.nnz as f64).sum::<f64>() / d.train_seconds.max(1e-12) / 1e6,
+        d.lr,
+        d.l2
+    );
+    if let (Some(l), Some(acc)) = (d.test_loss, d.test_accuracy) {
+        line.push_str(&format!(" | test loss {l:.4} accuracy {acc:.4}"));
+        if let Some(auc) = d.test_auc {
+            line.push_str(&format!(" auc {auc:.4}"));
+        }
+    } else {
+        let tl = outcome.epochs.last().map_or(f64::NAN, |e| e.train_loss);
+        line.push_str(&format!(" | train loss {tl:.4}"));
+    }
+    if d.stopped_early {
+        line.push_str(&format!(" | stopped early, best epoch {}", d.best_epoch));
+    }
+    if to_stdout {
+        writeln!(io::stdout().lock(), "{line}")?;
+    } else {
+        eprintln!("{line}");
+    }
+    Ok(())
+}

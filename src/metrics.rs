@@ -1,0 +1,105 @@
+//! Evaluation metrics, computed in parallel: mean loss, accuracy, ROC AUC.
+
+use rayon::prelude::*;
+
+use crate::data::SparseDataset;
+use crate::model::{LinearModel, LossKind};
+
+/// Metrics of a model on labelled data.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Metrics {
+    /// Mean loss (log loss for logistic, hinge loss for hinge, squared error for squared).
+    pub loss: f64,
+    /// Fraction of rows whose sign is right (score > 0 predicts +1).
+    pub accuracy: f64,
+    /// Area under the ROC curve (ties count one half); `None` when one class is absent.
+    pub auc: Option<f64>,
+}
+
+/// Evaluates `model` on `data`.
+pub fn evaluate(model: &LinearModel, data: &SparseDataset) -> Metrics {
+    let scores = model.scores(data);
+    from_scores(model.loss, &scores, data.y())
+}
+
+/// Metrics from precomputed scores. For squared loss the loss is ½(z − y)², so the
+/// reported mean squared error is twice the mean loss: `loss` holds the MSE.
+pub fn from_scores(loss: LossKind, scores: &[f32], y: &[f32]) -> Metrics {
+    let n = scores.len().max(1) as f64;
+    let (sum, correct) = scores
+        .par_iter()
+        .zip(y)
+        .map(|(&z, &y)| {
+            let l = match loss {
+                LossKind::Squared => f64::from((z - y) * (z - y)),
+                _ => f64::from(loss.loss(z, y)),
+            };
+            (l, usize::from((z > 0.0) == (y > 0.0)))
+        })
+        .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    Metrics {
+        loss: sum / n,
+        accuracy: correct as f64 / n,
+        auc: auc(scores, y),
+    }
+}
+
+/// ROC AUC by the rank-sum (Mann–Whitney) formula with average ranks for ties.
+pub fn auc(scores: &[f32], y: &[f32]) -> Option<f64> {
+    let mut order: Vec<(f32, bool)> = scores.iter().zip(y).map(|(&s, &y)| (s, y > 0.0)).collect();
+    order.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    let pos = order.iter().filter(|p| p.1).count();
+    let neg = order.len() - pos;
+    if pos == 0 || neg == 0 {
+        return None;
+    }
+    let mut rank_sum = 0f64;
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j < order.len() && order[j].0 == order[i].0 {
+            j += 1;
+        }
+        let avg_rank = (i + j + 1) as f64 / 2.0; // ranks i+1 ..= j
+        rank_sum += avg_rank * order[i..j].iter().filter(|p| p.1).count() as f64;
+        i = j;
+    }
+    Some((rank_sum - (pos * (pos + 1)) as f64 / 2.0) / (pos as f64 * neg as f64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_matches_pair_counting() {
+        let s = [0.1f32, 0.4, 0.35, 0.8, 0.4, 0.0];
+        let y = [-1.0f32, -1.0, 1.0, 1.0, 1.0, -1.0];
+        let mut good = 0.0;
+        let mut pairs = 0.0;
+        for i in 0..6 {
+            for j in 0..6 {
+                if y[i] > 0.0 && y[j] < 0.0 {
+                    pairs += 1.0;
+                    good += if s[i] > s[j] {
+                        1.0
+                    } else if s[i] == s[j] {
+                        0.5
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+        assert!((auc(&s, &y).unwrap() - good / pairs).abs() < 1e-12);
+        assert_eq!(auc(&s[..2], &y[..2]), None);
+    }
+
+    #[test]
+    fn accuracy_and_log_loss() {
+        let m = from_scores(LossKind::Logistic, &[0.0, 2.0, -1.0], &[1.0, 1.0, 1.0]);
+        assert!((m.accuracy - 1.0 / 3.0).abs() < 1e-12);
+        let expect = (2f64.ln() + (1.0 + (-2f64).exp()).ln() + (1.0 + 1f64.exp()).ln()) / 3.0;
+        assert!((m.loss - expect).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,150 @@
+//! Linear models: the loss functions and the trained model (weights, bias, file format).
+
+mod file;
+
+pub use file::{MODEL_VERSION, load_model, save_model};
+
+use rayon::prelude::*;
+
+use crate::data::SparseDataset;
+
+/// The loss of a linear model, as a function of the score z = w·x + b and the label
+/// y ∈ {−1, +1} (VW's `loss_functions.h` shape: value and first derivative in z).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LossKind {
+    /// Logistic regression: log(1 + exp(−y z)).
+    #[default]
+    Logistic,
+    /// Linear SVM: max(0, 1 − y z).
+    Hinge,
+    /// Least squares on the ±1 labels: ½ (z − y)².
+    Squared,
+}
+
+impl LossKind {
+    /// The command-line name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LossKind::Logistic => "logistic",
+            LossKind::Hinge => "hinge",
+            LossKind::Squared => "squared",
+        }
+    }
+
+    /// The loss at score `z` for label `y`.
+    #[inline]
+    pub fn loss(&self, z: f32, y: f32) -> f32 {
+        match self {
+            LossKind::Logistic => {
+                let m = y * z;
+                if m > 0.0 {
+                    (-m).exp().ln_1p()
+                } else {
+                    -m + m.exp().ln_1p()
+                }
+            }
+            LossKind::Hinge => (1.0 - y * z).max(0.0),
+            LossKind::Squared => 0.5 * (z - y) * (z - y),
+        }
+    }
+
+    /// ∂loss/∂z at score `z` for label `y` (a subgradient for the hinge).
+    #[inline]
+    pub fn dloss(&self, z: f32, y: f32) -> f32 {
+        match self {
+            LossKind::Logistic => -y / (1.0 + (y * z).exp()),
+            LossKind::Hinge => {
+                if y * z < 1.0 {
+                    -y
+                } else {
+                    0.0
+                }
+            }
+            LossKind::Squared => z - y,
+        }
+    }
+
+    /// What `predict` prints for score `z`: a probability for logistic, the score otherwise.
+    #[inline]
+    pub fn output(&self, z: f32) -> f32 {
+        match self {
+            LossKind::Logistic => 1.0 / (1.0 + (-z).exp()),
+            _ => z,
+        }
+    }
+}
+
+/// A trained linear model: one weight per feature and a bias.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearModel {
+    /// The loss it was trained for.
+    pub loss: LossKind,
+    /// One weight per feature.
+    pub weights: Vec<f32>,
+    /// The bias (intercept).
+    pub bias: f32,
+    /// Free-form training description kept in the model file (JSON).
+    pub meta: serde_json::Value,
+}
+
+impl LinearModel {
+    /// The score w·x + b of one sparse row. Features beyond the model's are ignored
+    /// (they had no training data, so their weight is 0).
+    #[inline]
+    pub fn score(&self, idx: &[u32], val: &[f32]) -> f32 {
+        let mut z = self.bias;
+        for (&j, &v) in idx.iter().zip(val) {
+            if let Some(w) = self.weights.get(j as usize) {
+                z += w * v;
+            }
+        }
+        z
+    }
+
+    /// Scores of every row, in parallel.
+    pub fn scores(&self, data: &SparseDataset) -> Vec<f32> {
+        (0..data.rows())
+            .into_par_iter()
+            .map(|r| {
+                let (i, v) = data.row(r);
+                self.score(i, v)
+            })
+            .collect()
+    }
+
+    /// Predictions (probabilities for logistic, scores otherwise), in parallel.
+    pub fn predict(&self, data: &SparseDataset) -> Vec<f32> {
+        let mut s = self.scores(data);
+        s.iter_mut().for_each(|z| *z = self.loss.output(*z));
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derivatives_match_finite_differences() {
+        for loss in [LossKind::Logistic, LossKind::Hinge, LossKind::Squared] {
+            for &(z, y) in &[(0.3f32, 1.0f32), (-2.0, 1.0), (1.7, -1.0), (-0.2, -1.0)] {
+                let h = 1e-3f32;
+                let fd = (loss.loss(z + h, y) - loss.loss(z - h, y)) / (2.0 * h);
+                assert!(
+                    (fd - loss.dloss(z, y)).abs() < 1e-2,
+                    "{loss:?} z={z} y={y}: {fd} vs {}",
+                    loss.dloss(z, y)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn logistic_loss_is_stable_for_large_margins() {
+        let l = LossKind::Logistic;
+        assert_eq!(l.loss(1000.0, 1.0), 0.0);
+        assert!((l.loss(-1000.0, 1.0) - 1000.0).abs() < 1e-3);
+        assert!(l.dloss(-1000.0, 1.0).is_finite());
+    }
+}

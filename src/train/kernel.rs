@@ -1,0 +1,201 @@
+//! The per-example (and per-mini-batch) update, generic over the optimizer so that the
+//! compiler emits one branch-free inner loop per optimizer. It reads and writes the
+//! parameters only through [`SharedParams`] (relaxed atomics), so the same code runs
+//! in one thread or in several.
+
+use rand::Rng;
+use rand_distr::StandardNormal;
+
+use crate::data::SparseDataset;
+use crate::model::LossKind;
+use crate::optim::{MAX_STATE, Optimizer};
+use crate::params::SharedParams;
+
+/// Everything about an update that is fixed for a run.
+#[derive(Debug)]
+pub(crate) struct Kernel<'a, O: Optimizer> {
+    pub opt: O,
+    pub loss: LossKind,
+    pub indptr: &'a [usize],
+    pub indices: &'a [u32],
+    pub values: &'a [f32],
+    pub labels: &'a [f32],
+    /// Coordinate of the bias (= number of features), when there is one.
+    pub bias: Option<usize>,
+    /// λ·n/d_j per coordinate: the degree-scaled L2 gradient factor (Hogwild!'s form),
+    /// or `None` when L2 is applied in the lazy exact form (or is zero).
+    pub l2_degree: Option<&'a [f32]>,
+    /// L1 strength λ1 and the per-coordinate degree scale n/d_j it is multiplied by.
+    pub l1: Option<(f32, &'a [f32])>,
+    /// Gradient noise: (η_noise, γ).
+    pub noise: Option<(f32, f32)>,
+}
+
+/// What changes from one update to the next.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Step<C> {
+    /// The optimizer's per-step constants.
+    pub ctx: C,
+    /// Learning rate (for the L1 threshold).
+    pub lr: f32,
+    /// Global weight scale s (w = s·v) of the lazy exact L2 form, before this update.
+    pub scale_before: f32,
+    /// The scale after this update's shrink (1 − ηλ)·s.
+    pub scale_after: f32,
+    /// Standard deviation of the gradient noise at this step (0 when off).
+    pub noise_sd: f32,
+}
+
+/// Scratch space for mini-batches: a dense gradient sum, per-coordinate counts and the
+/// list of touched coordinates.
+#[derive(Debug, Default)]
+pub(crate) struct BatchScratch {
+    grad: Vec<f32>,
+    count: Vec<u32>,
+    touched: Vec<u32>,
+}
+
+impl BatchScratch {
+    pub(crate) fn new(coords: usize) -> Self {
+        BatchScratch {
+            grad: vec![0.0; coords],
+            count: vec![0; coords],
+            touched: Vec::new(),
+        }
+    }
+}
+
+impl<O: Optimizer> Kernel<'_, O> {
+    /// The score of row `r` under parameters `p` at weight scale `s`.
+    #[inline(always)]
+    pub(crate) fn score(&self, p: &SharedParams, r: usize, s: f32) -> f32 {
+        let (lo, hi) = (self.indptr[r], self.indptr[r + 1]);
+        let mut z = 0f32;
+        for (&j, &x) in self.indices[lo..hi].iter().zip(&self.values[lo..hi]) {
+            z += p.get(j as usize, 0) * x;
+        }
+        if let Some(b) = self.bias {
+            z += p.get(b, 0);
+        }
+        z * s
+    }
+
+    /// Applies gradient `g` to coordinate `j`. `weight` scales the per-example
+    /// regularization terms (count/B in a mini-batch, 1 for a single example).
+    #[inline(always)]
+    fn apply<R: Rng>(
+        &self,
+        p: &SharedParams,
+        j: usize,
+        mut g: f32,
+        weight: f32,
+        st: &Step<O::Ctx>,
+        rng: &mut R,
+    ) {
+        let mut state = [0f32; MAX_STATE];
+        for (k, s) in state.iter_mut().enumerate().take(O::STATE) {
+            *s = p.get(j, 1 + k);
+        }
+        let w = p.get(j, 0) * st.scale_after;
+        if let Some(l2) = self.l2_degree {
+            g += weight * l2[j] * w;
+        }
+        if st.noise_sd > 0.0 {
+            let z: f32 = rng.sample(StandardNormal);
+            g += st.noise_sd * z;
+        }
+        let mut w_new = self.opt.step(&st.ctx, w, g, &mut state[..O::STATE]);
+        if let Some((l1, scale)) = self.l1 {
+            // Truncated gradient: shrink toward zero, never across it.
+            let thr = st.lr * l1 * scale[j] * weight;
+            w_new = w_new.signum() * (w_new.abs() - thr).max(0.0);
+        }
+        p.set(j, 0, w_new / st.scale_after);
+        for (k, s) in state.iter().enumerate().take(O::STATE) {
+            p.set(j, 1 + k, *s);
+        }
+    }
+
+    /// One SGD step on row `r`; returns the loss before the update.
+    #[inline]
+    pub(crate) fn example<R: Rng>(
+        &self,
+        p: &SharedParams,
+        r: usize,
+        st: &Step<O::Ctx>,
+        rng: &mut R,
+    ) -> f32 {
+        let y = self.labels[r];
+        let z = self.score(p, r, st.scale_before);
+        let dl = self.loss.dloss(z, y);
+        let (lo, hi) = (self.indptr[r], self.indptr[r + 1]);
+        for (&j, &x) in self.indices[lo..hi].iter().zip(&self.values[lo..hi]) {
+            self.apply(p, j as usize, dl * x, 1.0, st, rng);
+        }
+        if let Some(b) = self.bias {
+            self.apply(p, b, dl, 1.0, st, rng);
+        }
+        self.loss.loss(z, y)
+    }
+
+    /// One mini-batch step on `rows` (all gradients taken at the same parameters, then
+    /// averaged); returns the summed loss before the update.
+    pub(crate) fn batch<R: Rng>(
+        &self,
+        p: &SharedParams,
+        rows: &[u32],
+        st: &Step<O::Ctx>,
+        sc: &mut BatchScratch,
+        rng: &mut R,
+    ) -> f32 {
+        let mut loss = 0f32;
+        for &r in rows {
+            let r = r as usize;
+            let y = self.labels[r];
+            let z = self.score(p, r, st.scale_before);
+            loss += self.loss.loss(z, y);
+            let dl = self.loss.dloss(z, y);
+            let (lo, hi) = (self.indptr[r], self.indptr[r + 1]);
+            let feats = self.indices[lo..hi]
+                .iter()
+                .zip(&self.values[lo..hi])
+                .map(|(&j, &x)| (j, x));
+            for (j, x) in feats.chain(self.bias.map(|b| (b as u32, 1.0))) {
+                let ju = j as usize;
+                if sc.count[ju] == 0 {
+                    sc.touched.push(j);
+                }
+                sc.count[ju] += 1;
+                sc.grad[ju] += dl * x;
+            }
+        }
+        let inv_b = 1.0 / rows.len() as f32;
+        for &j in &sc.touched {
+            let ju = j as usize;
+            let weight = sc.count[ju] as f32 * inv_b;
+            self.apply(p, ju, sc.grad[ju] * inv_b, weight, st, rng);
+            sc.grad[ju] = 0.0;
+            sc.count[ju] = 0;
+        }
+        sc.touched.clear();
+        loss
+    }
+}
+
+/// Per-coordinate degree scale n/d_j of the training data (0 for a feature that never
+/// occurs; 1 for the bias, which every row has).
+pub(crate) fn degree_scale(data: &SparseDataset, bias: bool) -> Vec<f32> {
+    let mut deg = vec![0u32; data.cols()];
+    for &j in data.x().indices() {
+        deg[j as usize] += 1;
+    }
+    let n = data.rows() as f32;
+    let mut s: Vec<f32> = deg
+        .iter()
+        .map(|&d| if d == 0 { 0.0 } else { n / d as f32 })
+        .collect();
+    if bias {
+        s.push(1.0);
+    }
+    s
+}
