@@ -2,4 +2,4 @@
 
 mod benchmarks;
 
-criterion::criterion_main!(benchmarks::parse::benches);
+criterion::criterion_main!(benchmarks::parse::benches, benchmarks::train::benches);

@@ -58,6 +58,29 @@ impl SharedParams {
         self.slots[j * self.stride + k].store(v, Relaxed)
     }
 
+    /// Slot `k` of coordinate `j`, without a bounds check.
+    ///
+    /// # Safety
+    /// `j < self.coords()` and `k < self.stride()`.
+    #[inline(always)]
+    pub unsafe fn get_unchecked(&self, j: usize, k: usize) -> f32 {
+        debug_assert!(j < self.coords && k < self.stride);
+        // SAFETY: the caller guarantees j < coords and k < stride, so the slot index is
+        // below coords·stride = slots.len().
+        unsafe { self.slots.get_unchecked(j * self.stride + k) }.load(Relaxed)
+    }
+
+    /// Sets slot `k` of coordinate `j`, without a bounds check.
+    ///
+    /// # Safety
+    /// `j < self.coords()` and `k < self.stride()`.
+    #[inline(always)]
+    pub unsafe fn set_unchecked(&self, j: usize, k: usize, v: f32) {
+        debug_assert!(j < self.coords && k < self.stride);
+        // SAFETY: as in `get_unchecked`.
+        unsafe { self.slots.get_unchecked(j * self.stride + k) }.store(v, Relaxed)
+    }
+
     /// Adds `v` to slot `k` of coordinate `j` with a compare-and-swap loop, so that no
     /// concurrent addition is lost (the lossless alternative to load/compute/store).
     #[inline(always)]

@@ -42,8 +42,48 @@ pub(crate) struct Step<C> {
     pub scale_before: f32,
     /// The scale after this update's shrink (1 − ηλ)·s.
     pub scale_after: f32,
+    /// 1 / `scale_after`.
+    pub inv_scale_after: f32,
     /// Standard deviation of the gradient noise at this step (0 when off).
     pub noise_sd: f32,
+}
+
+/// A running sum of losses given as `linear + ln(factor)` parts (see
+/// `LossKind::loss_parts_and_dloss`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LossSum {
+    linear: f64,
+    product: f64,
+    logs: f64,
+}
+
+impl Default for LossSum {
+    fn default() -> Self {
+        LossSum {
+            linear: 0.0,
+            product: 1.0,
+            logs: 0.0,
+        }
+    }
+}
+
+impl LossSum {
+    #[inline(always)]
+    pub(crate) fn add(&mut self, linear: f32, factor: f32) {
+        self.linear += f64::from(linear);
+        self.product *= f64::from(factor);
+        // Factors are at most 2 for the logistic loss (and infinite only on overflow), so
+        // folding the product into a logarithm now and then keeps it finite.
+        if self.product > 1e250 {
+            self.logs += self.product.ln();
+            self.product = 1.0;
+        }
+    }
+
+    /// The total.
+    pub(crate) fn total(&self) -> f64 {
+        self.linear + self.logs + self.product.ln()
+    }
 }
 
 /// Scratch space for mini-batches: a dense gradient sum, per-coordinate counts and the
@@ -66,13 +106,31 @@ impl BatchScratch {
 }
 
 impl<O: Optimizer> Kernel<'_, O> {
+    /// Checks the invariants the unchecked parameter accesses rely on: every feature
+    /// index and the bias are coordinates of `p`, and `p` has this optimizer's stride.
+    pub(crate) fn check(&self, p: &SharedParams) {
+        assert_eq!(p.stride(), 1 + O::STATE, "parameter stride");
+        let max = self
+            .indices
+            .iter()
+            .copied()
+            .max()
+            .map_or(0, |m| m as usize + 1);
+        assert!(
+            max <= p.coords() && self.bias.is_none_or(|b| b < p.coords()),
+            "indices within the parameters"
+        );
+        assert_eq!(*self.indptr.last().unwrap_or(&0), self.indices.len());
+    }
+
     /// The score of row `r` under parameters `p` at weight scale `s`.
     #[inline(always)]
     pub(crate) fn score(&self, p: &SharedParams, r: usize, s: f32) -> f32 {
         let (lo, hi) = (self.indptr[r], self.indptr[r + 1]);
         let mut z = 0f32;
         for (&j, &x) in self.indices[lo..hi].iter().zip(&self.values[lo..hi]) {
-            z += p.get(j as usize, 0) * x;
+            // SAFETY: `check` verified that every index is below the store's coordinates.
+            z += unsafe { p.get_unchecked(j as usize, 0) } * x;
         }
         if let Some(b) = self.bias {
             z += p.get(b, 0);
@@ -82,8 +140,10 @@ impl<O: Optimizer> Kernel<'_, O> {
 
     /// Applies gradient `g` to coordinate `j`. `weight` scales the per-example
     /// regularization terms (count/B in a mini-batch, 1 for a single example).
+    /// `PLAIN` is true when there is no degree-scaled L2, no L1 and no gradient noise:
+    /// the compiler then drops those branches from the per-coordinate loop.
     #[inline(always)]
-    fn apply<R: Rng>(
+    fn apply<R: Rng, const PLAIN: bool, const SCALED: bool>(
         &self,
         p: &SharedParams,
         j: usize,
@@ -92,54 +152,77 @@ impl<O: Optimizer> Kernel<'_, O> {
         st: &Step<O::Ctx>,
         rng: &mut R,
     ) {
+        debug_assert!(j < p.coords() && p.stride() == 1 + O::STATE);
         let mut state = [0f32; MAX_STATE];
         for (k, s) in state.iter_mut().enumerate().take(O::STATE) {
-            *s = p.get(j, 1 + k);
+            // SAFETY: j is a coordinate verified by `check` and 1 + k < 1 + STATE = stride.
+            *s = unsafe { p.get_unchecked(j, 1 + k) };
         }
-        let w = p.get(j, 0) * st.scale_after;
-        if let Some(l2) = self.l2_degree {
+        // SAFETY: as above.
+        let mut w = unsafe { p.get_unchecked(j, 0) };
+        if SCALED {
+            w *= st.scale_after;
+        }
+        if !PLAIN && let Some(l2) = self.l2_degree {
             g += weight * l2[j] * w;
         }
-        if st.noise_sd > 0.0 {
+        if !PLAIN && st.noise_sd > 0.0 {
             let z: f32 = rng.sample(StandardNormal);
             g += st.noise_sd * z;
         }
         let mut w_new = self.opt.step(&st.ctx, w, g, &mut state[..O::STATE]);
-        if let Some((l1, scale)) = self.l1 {
+        if !PLAIN && let Some((l1, scale)) = self.l1 {
             // Truncated gradient: shrink toward zero, never across it.
             let thr = st.lr * l1 * scale[j] * weight;
             w_new = w_new.signum() * (w_new.abs() - thr).max(0.0);
         }
-        p.set(j, 0, w_new / st.scale_after);
-        for (k, s) in state.iter().enumerate().take(O::STATE) {
-            p.set(j, 1 + k, *s);
+        // SAFETY: as above.
+        unsafe {
+            p.set_unchecked(
+                j,
+                0,
+                if SCALED {
+                    w_new * st.inv_scale_after
+                } else {
+                    w_new
+                },
+            );
+            for (k, s) in state.iter().enumerate().take(O::STATE) {
+                p.set_unchecked(j, 1 + k, *s);
+            }
         }
     }
 
-    /// One SGD step on row `r`; returns the loss before the update.
+    /// True when no per-coordinate extra (degree L2, L1, noise) is configured.
+    pub(crate) fn is_plain(&self) -> bool {
+        self.l2_degree.is_none() && self.l1.is_none() && self.noise.is_none()
+    }
+
+    /// One SGD step on row `r`; adds the loss before the update to `loss`.
     #[inline]
-    pub(crate) fn example<R: Rng>(
+    pub(crate) fn example<R: Rng, const PLAIN: bool, const SCALED: bool>(
         &self,
         p: &SharedParams,
         r: usize,
         st: &Step<O::Ctx>,
         rng: &mut R,
-    ) -> f32 {
+        loss: &mut LossSum,
+    ) {
         let y = self.labels[r];
         let z = self.score(p, r, st.scale_before);
-        let dl = self.loss.dloss(z, y);
+        let (linear, factor, dl) = self.loss.loss_parts_and_dloss(z, y);
+        loss.add(linear, factor);
         let (lo, hi) = (self.indptr[r], self.indptr[r + 1]);
         for (&j, &x) in self.indices[lo..hi].iter().zip(&self.values[lo..hi]) {
-            self.apply(p, j as usize, dl * x, 1.0, st, rng);
+            self.apply::<R, PLAIN, SCALED>(p, j as usize, dl * x, 1.0, st, rng);
         }
         if let Some(b) = self.bias {
-            self.apply(p, b, dl, 1.0, st, rng);
+            self.apply::<R, PLAIN, SCALED>(p, b, dl, 1.0, st, rng);
         }
-        self.loss.loss(z, y)
     }
 
     /// One mini-batch step on `rows` (all gradients taken at the same parameters, then
-    /// averaged); returns the summed loss before the update.
+    /// averaged); adds the losses before the update to `loss`.
     pub(crate) fn batch<R: Rng>(
         &self,
         p: &SharedParams,
@@ -147,14 +230,14 @@ impl<O: Optimizer> Kernel<'_, O> {
         st: &Step<O::Ctx>,
         sc: &mut BatchScratch,
         rng: &mut R,
-    ) -> f32 {
-        let mut loss = 0f32;
+        loss: &mut LossSum,
+    ) {
         for &r in rows {
             let r = r as usize;
             let y = self.labels[r];
             let z = self.score(p, r, st.scale_before);
-            loss += self.loss.loss(z, y);
-            let dl = self.loss.dloss(z, y);
+            let (linear, factor, dl) = self.loss.loss_parts_and_dloss(z, y);
+            loss.add(linear, factor);
             let (lo, hi) = (self.indptr[r], self.indptr[r + 1]);
             let feats = self.indices[lo..hi]
                 .iter()
@@ -173,12 +256,11 @@ impl<O: Optimizer> Kernel<'_, O> {
         for &j in &sc.touched {
             let ju = j as usize;
             let weight = sc.count[ju] as f32 * inv_b;
-            self.apply(p, ju, sc.grad[ju] * inv_b, weight, st, rng);
+            self.apply::<R, false, true>(p, ju, sc.grad[ju] * inv_b, weight, st, rng);
             sc.grad[ju] = 0.0;
             sc.count[ju] = 0;
         }
         sc.touched.clear();
-        loss
     }
 }
 

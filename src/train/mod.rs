@@ -37,7 +37,7 @@ use crate::model::{LinearModel, LossKind};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::params::SharedParams;
 use crate::schedule::{Schedule, Scheduler};
-use kernel::{BatchScratch, Kernel, Step};
+use kernel::{BatchScratch, Kernel, LossSum, Step};
 
 /// How L2 regularization is applied under sparse updates (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -333,6 +333,7 @@ fn run<O: Optimizer>(
         l1: (cfg.l1 > 0.0).then_some((cfg.l1 as f32, &deg_scale[..])),
         noise: (cfg.grad_noise > 0.0).then_some((cfg.grad_noise, cfg.grad_noise_gamma)),
     };
+    kernel.check(&params);
     let batch = if cfg.batch_size == 0 {
         n
     } else {
@@ -364,39 +365,29 @@ fn run<O: Optimizer>(
         order::epoch_order(cfg.order, &mut perm, n, cfg.seed, epoch, losses.as_deref());
 
         let start = Instant::now();
-        let mut loss_sum = 0f64;
+        let mut loss_sum = LossSum::default();
         let mut updates = 0u64;
         for (k, rows) in perm.chunks(batch).enumerate() {
             t += 1;
+            if lazy_lambda > 0.0 && scale * (1.0 - f64::from(lr) * lazy_lambda) < 1e-4 {
+                // Fold the scale into the weights before v grows large.
+                params.scale_weights(scale as f32);
+                scale = 1.0;
+            }
             let before = scale;
             if lazy_lambda > 0.0 {
                 scale *= 1.0 - f64::from(lr) * lazy_lambda;
-                if scale < 1e-4 {
-                    // Fold the scale into the weights before v grows large.
-                    params.scale_weights(before as f32);
-                    scale = 1.0 - f64::from(lr) * lazy_lambda;
-                    let step = step_for(&kernel, lr, t, 1.0, scale as f32);
-                    loss_sum += f64::from(update(
-                        &kernel,
-                        &params,
-                        rows,
-                        &step,
-                        scratch.as_mut(),
-                        &mut rng,
-                    ));
-                    updates += 1;
-                    continue;
-                }
             }
             let step = step_for(&kernel, lr, t, before as f32, scale as f32);
-            loss_sum += f64::from(update(
+            update(
                 &kernel,
                 &params,
                 rows,
                 &step,
                 scratch.as_mut(),
                 &mut rng,
-            ));
+                &mut loss_sum,
+            );
             updates += 1;
             if (k + 1) * batch % report_every < batch {
                 progress(Progress::Examples {
@@ -411,7 +402,7 @@ fn run<O: Optimizer>(
         params.scale_weights(scale as f32);
         scale = 1.0;
 
-        let train_loss = loss_sum / n as f64;
+        let train_loss = loss_sum.total() / n as f64;
         if !train_loss.is_finite() {
             return Err(Error::Diverged {
                 epoch: epoch + 1,
@@ -511,6 +502,7 @@ fn step_for<O: Optimizer>(
         lr,
         scale_before: before,
         scale_after: after,
+        inv_scale_after: 1.0 / after,
         noise_sd,
     }
 }
@@ -523,10 +515,19 @@ fn update<O: Optimizer>(
     step: &Step<O::Ctx>,
     scratch: Option<&mut BatchScratch>,
     rng: &mut Xoshiro256PlusPlus,
-) -> f32 {
-    match scratch {
-        None => k.example(p, rows[0] as usize, step, rng),
-        Some(sc) => k.batch(p, rows, step, sc, rng),
+    loss: &mut LossSum,
+) {
+    let r = rows[0] as usize;
+    // One branch per example picks the monomorphized inner loop.
+    match (
+        scratch,
+        k.is_plain(),
+        step.scale_after != 1.0 || step.scale_before != 1.0,
+    ) {
+        (None, true, false) => k.example::<_, true, false>(p, r, step, rng, loss),
+        (None, true, true) => k.example::<_, true, true>(p, r, step, rng, loss),
+        (None, false, _) => k.example::<_, false, true>(p, r, step, rng, loss),
+        (Some(sc), _, _) => k.batch(p, rows, step, sc, rng, loss),
     }
 }
 

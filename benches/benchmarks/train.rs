@@ -1,0 +1,117 @@
+//! Sequential training throughput (non-zeros per second) on RCV1-shaped data from the
+//! generator, beside the per-core ceiling: a plain loop of logistic SGD over the same
+//! CSR arrays in file order, with a plain `Vec<f32>` and no abstraction.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group};
+use wildsgd::data::{LibsvmOptions, SparseDataset, libsvm};
+use wildsgd::generate::SparseGenConfig;
+use wildsgd::optim::OptimizerKind;
+use wildsgd::schedule::Schedule;
+use wildsgd::train::{Order, TrainConfig, fit};
+
+/// 100,000 RCV1-shaped rows (7.5 M non-zeros).
+fn data() -> SparseDataset {
+    let cfg = SparseGenConfig {
+        rows: 100_000,
+        ..Default::default()
+    };
+    let mut text = Vec::new();
+    cfg.write(&mut text, |_| {})
+        .expect("config")
+        .expect("write");
+    libsvm::parse(&text, &LibsvmOptions::default()).expect("parse")
+}
+
+/// The ceiling: one epoch of logistic SGD with a bias, file order, plain memory.
+fn plain_epoch(d: &SparseDataset, w: &mut [f32], lr: f32) {
+    let x = d.x();
+    let ptr = x.indptr();
+    let ptr = ptr.raw_storage();
+    let (idx, val, y) = (x.indices(), x.data(), d.y());
+    let b = w.len() - 1;
+    for r in 0..d.rows() {
+        let (lo, hi) = (ptr[r], ptr[r + 1]);
+        let mut z = w[b];
+        for k in lo..hi {
+            z += w[idx[k] as usize] * val[k];
+        }
+        let g = -y[r] / (1.0 + (y[r] * z).exp());
+        for k in lo..hi {
+            w[idx[k] as usize] -= lr * g * val[k];
+        }
+        w[b] -= lr * g;
+    }
+}
+
+fn train(c: &mut Criterion) {
+    let d = data();
+    let mut g = c.benchmark_group("sequential_nnz_per_s");
+    g.throughput(Throughput::Elements(d.nnz() as u64));
+    g.sample_size(15);
+    g.bench_function("plain_loop_ceiling", |b| {
+        let mut w = vec![0f32; d.cols() + 1];
+        b.iter(|| plain_epoch(black_box(&d), &mut w, 0.1))
+    });
+    let configs = [
+        (
+            "sgd_file_order_no_l2",
+            TrainConfig {
+                lr: Some(0.1),
+                l2: Some(0.0),
+                order: Order::None,
+                schedule: Some(Schedule::Constant),
+                epochs: 1,
+                ..Default::default()
+            },
+        ),
+        (
+            "sgd_defaults",
+            TrainConfig {
+                lr: Some(0.1),
+                epochs: 1,
+                ..Default::default()
+            },
+        ),
+        (
+            "adagrad_file_order_no_l2",
+            TrainConfig {
+                optimizer: OptimizerKind::from_name("adagrad").expect("known"),
+                l2: Some(0.0),
+                order: Order::None,
+                epochs: 1,
+                ..Default::default()
+            },
+        ),
+        (
+            "adam_file_order_no_l2",
+            TrainConfig {
+                optimizer: OptimizerKind::from_name("adam").expect("known"),
+                l2: Some(0.0),
+                order: Order::None,
+                epochs: 1,
+                ..Default::default()
+            },
+        ),
+    ];
+    for (name, cfg) in configs {
+        // Time the training epoch only (fit's own clock), not setup or snapshots.
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    let out = fit(black_box(&d), None, &cfg, |_| {}).expect("fit");
+                    let outside = start.elapsed().as_secs_f64() - out.done.train_seconds;
+                    total += start.elapsed() - Duration::from_secs_f64(outside.max(0.0));
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, train);
