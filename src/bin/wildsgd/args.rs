@@ -191,7 +191,7 @@ pub struct CompareArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "sgd,momentum,nag,adagrad,adadelta,rmsprop,adam,adamax,nadam"
+        default_value = "sgd,momentum,nag,adagrad,adadelta,rmsprop,adam,adamax,nadam,adamw,ftrl"
     )]
     pub optimizers: Vec<String>,
     /// The chart: test loss per epoch, one line per optimizer (`.svg` or `.png`).
