@@ -4,6 +4,7 @@
 
 pub mod atomic;
 pub mod data;
+pub mod engine;
 pub mod error;
 pub mod generate;
 pub mod metrics;

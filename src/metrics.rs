@@ -1,6 +1,5 @@
-//! Evaluation metrics, computed in parallel: mean loss, accuracy, ROC AUC.
-
-use rayon::prelude::*;
+//! Evaluation metrics: mean loss, accuracy, ROC AUC (scores computed in parallel by
+//! [`LinearModel::scores`]; no rayon, see there).
 
 use crate::data::SparseDataset;
 use crate::model::{LinearModel, LossKind};
@@ -27,16 +26,15 @@ pub fn evaluate(model: &LinearModel, data: &SparseDataset) -> Metrics {
 pub fn from_scores(loss: LossKind, scores: &[f32], y: &[f32]) -> Metrics {
     let n = scores.len().max(1) as f64;
     let (sum, correct) = scores
-        .par_iter()
+        .iter()
         .zip(y)
-        .map(|(&z, &y)| {
+        .fold((0f64, 0usize), |(s, c), (&z, &y)| {
             let l = match loss {
                 LossKind::Squared => f64::from((z - y) * (z - y)),
                 _ => f64::from(loss.loss(z, y)),
             };
-            (l, usize::from((z > 0.0) == (y > 0.0)))
-        })
-        .reduce(|| (0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+            (s + l, c + usize::from((z > 0.0) == (y > 0.0)))
+        });
     Metrics {
         loss: sum / n,
         accuracy: correct as f64 / n,
@@ -47,7 +45,7 @@ pub fn from_scores(loss: LossKind, scores: &[f32], y: &[f32]) -> Metrics {
 /// ROC AUC by the rank-sum (Mann–Whitney) formula with average ranks for ties.
 pub fn auc(scores: &[f32], y: &[f32]) -> Option<f64> {
     let mut order: Vec<(f32, bool)> = scores.iter().zip(y).map(|(&s, &y)| (s, y > 0.0)).collect();
-    order.par_sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     let pos = order.iter().filter(|p| p.1).count();
     let neg = order.len() - pos;
     if pos == 0 || neg == 0 {

@@ -4,6 +4,7 @@
 mod cli;
 mod cli_train;
 mod corpus;
+mod engine;
 mod optim_ref;
 mod roundtrip;
 mod train;

@@ -3,6 +3,7 @@
 
 use sprs::CsMatI;
 use wildsgd::data::{IndexBase, LibsvmOptions, SparseDataset, load_libsvm};
+use wildsgd::engine::{EngineConfig, Scheme};
 use wildsgd::metrics;
 use wildsgd::model::LossKind;
 use wildsgd::optim::OptimizerKind;
@@ -10,6 +11,14 @@ use wildsgd::schedule::Schedule;
 use wildsgd::train::{L2Form, Order, TrainConfig, fit};
 
 use crate::util::bundled;
+
+/// The single-threaded reference engine (for comparisons with exact references).
+fn seq() -> EngineConfig {
+    EngineConfig {
+        scheme: Scheme::Sequential,
+        ..EngineConfig::default()
+    }
+}
 
 /// The converged optimum's test log loss on a9a (LIBLINEAR -s 7 -c 1 -B 1; datasets/a9a/README.md).
 const A9A_OPTIMUM: f64 = 0.3241;
@@ -124,6 +133,7 @@ fn lazy_l2_is_dense_l2_sgd() {
         schedule: Some(Schedule::Constant),
         order: Order::None,
         epochs: 3,
+        engine: seq(),
         ..Default::default()
     };
     let got = weights(&fit(&d, None, &cfg, |_| {}).unwrap());
@@ -145,6 +155,7 @@ fn degree_l2_is_hogwild_per_touch_form_and_shares_the_optimum() {
         schedule: Some(Schedule::Constant),
         order: Order::None,
         epochs: 1,
+        engine: seq(),
         ..Default::default()
     };
     // One epoch against a plain transcription of the per-touch rule.
@@ -206,6 +217,7 @@ fn degree_l2_is_hogwild_per_touch_form_and_shares_the_optimum() {
             l2_form: form,
             schedule: Some(Schedule::InvTime { k: 0.01 }),
             epochs: 1500,
+            engine: seq(),
             ..Default::default()
         };
         let got = weights(&fit(&d, None, &cfg, |_| {}).unwrap());
@@ -227,6 +239,7 @@ fn full_batch_is_gradient_descent() {
         batch_size: 0,
         schedule: Some(Schedule::Constant),
         epochs: 5,
+        engine: seq(),
         ..Default::default()
     };
     let got = weights(&fit(&d, None, &cfg, |_| {}).unwrap());
@@ -287,6 +300,7 @@ fn one_thread_runs_are_bit_for_bit_repeatable() {
     let cfg = TrainConfig {
         epochs: 2,
         grad_noise: 0.01,
+        engine: seq(),
         ..Default::default()
     };
     let a = fit(&train, None, &cfg, |_| {}).unwrap().model;
@@ -387,6 +401,7 @@ fn l1_makes_weights_exactly_zero() {
     let cfg = TrainConfig {
         l1: 1e-3,
         epochs: 3,
+        engine: seq(),
         ..Default::default()
     };
     let out = fit(&train, None, &cfg, |_| {}).unwrap();

@@ -4,8 +4,6 @@ mod file;
 
 pub use file::{MODEL_VERSION, load_model, save_model};
 
-use rayon::prelude::*;
-
 use crate::data::SparseDataset;
 
 /// The loss of a linear model, as a function of the score z = w·x + b and the label
@@ -141,15 +139,28 @@ impl LinearModel {
         z
     }
 
-    /// Scores of every row, in parallel.
+    /// Scores of every row, computed by one scoped thread per core. (Plain scoped
+    /// threads rather than rayon: rayon's workers keep spinning for a while after a
+    /// parallel call, which steals the cores from pinned training threads when this
+    /// runs between epochs.)
     pub fn scores(&self, data: &SparseDataset) -> Vec<f32> {
-        (0..data.rows())
-            .into_par_iter()
-            .map(|r| {
-                let (i, v) = data.row(r);
-                self.score(i, v)
-            })
-            .collect()
+        let n = data.rows();
+        let mut out = vec![0f32; n];
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |t| t.get())
+            .min(n / 4096 + 1);
+        let chunk = n.div_ceil(threads.max(1)).max(1);
+        std::thread::scope(|s| {
+            for (c, part) in out.chunks_mut(chunk).enumerate() {
+                s.spawn(move || {
+                    for (k, z) in part.iter_mut().enumerate() {
+                        let (i, v) = data.row(c * chunk + k);
+                        *z = self.score(i, v);
+                    }
+                });
+            }
+        });
+        out
     }
 
     /// Predictions (probabilities for logistic, scores otherwise), in parallel.

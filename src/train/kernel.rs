@@ -11,6 +11,152 @@ use crate::model::LossKind;
 use crate::optim::{MAX_STATE, Optimizer};
 use crate::params::SharedParams;
 
+/// Where the kernel reads and writes parameters. Implementations: [`Direct`] (shared
+/// atomics, Hogwild!'s load/compute/store), [`Cas`] (shared atomics, lossless
+/// compare-and-swap adds) and [`Replica`] (a thread's private copy of the hot
+/// coordinates, shared atomics for the rest).
+///
+/// `get` and `put` do no bounds checks; [`Kernel::check`] guarantees every coordinate the
+/// kernel passes is below `coords()` and every slot below the stride.
+pub(crate) trait Store {
+    /// Slot `k` of coordinate `j`.
+    fn get(&self, j: usize, k: usize) -> f32;
+    /// Replaces slot `k` of coordinate `j`, which was read as `old`, by `new`.
+    fn put(&mut self, j: usize, k: usize, old: f32, new: f32);
+}
+
+/// Shared atomics, relaxed load / compute / relaxed store: a concurrent update of the
+/// same slot may be lost, by design (Hogwild!).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Direct<'a>(pub &'a SharedParams);
+
+impl Store for Direct<'_> {
+    #[inline(always)]
+    fn get(&self, j: usize, k: usize) -> f32 {
+        // SAFETY: `Kernel::check` verified j < coords and the kernel only asks k < stride.
+        unsafe { self.0.get_unchecked(j, k) }
+    }
+    #[inline(always)]
+    fn put(&mut self, j: usize, k: usize, _old: f32, new: f32) {
+        // SAFETY: as in `get`.
+        unsafe { self.0.set_unchecked(j, k, new) }
+    }
+}
+
+/// Shared atomics, but each write is a compare-and-swap addition of `new − old`, so
+/// concurrent updates of one slot all land (none is lost); costs a CAS loop per write.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cas<'a>(pub &'a SharedParams);
+
+impl Store for Cas<'_> {
+    #[inline(always)]
+    fn get(&self, j: usize, k: usize) -> f32 {
+        // SAFETY: as in `Direct::get`.
+        unsafe { self.0.get_unchecked(j, k) }
+    }
+    #[inline(always)]
+    fn put(&mut self, j: usize, k: usize, old: f32, new: f32) {
+        self.0.add(j, k, new - old);
+    }
+}
+
+/// A thread's private replica of the hot coordinates (DimmWitted's per-core model,
+/// HOGWILD++'s local model), merged into the shared parameters every few updates by
+/// [`Replica::sync`]; cold coordinates go straight to the shared atomics.
+#[derive(Debug)]
+pub(crate) struct Replica<'a> {
+    shared: &'a SharedParams,
+    /// Byte per coordinate: 1 when replicated.
+    hot: &'a [u8],
+    /// The replicated coordinates.
+    hot_list: &'a [u32],
+    /// Private copy, indexed like the shared store (only hot coordinates are used).
+    local: Vec<f32>,
+    /// The values at the last merge, to compute this thread's delta.
+    last: Vec<f32>,
+    stride: usize,
+}
+
+impl<'a> Replica<'a> {
+    pub(crate) fn new(shared: &'a SharedParams, hot: &'a [u8], hot_list: &'a [u32]) -> Self {
+        let stride = shared.stride();
+        let mut r = Replica {
+            shared,
+            hot,
+            hot_list,
+            local: vec![0.0; shared.coords() * stride],
+            last: vec![0.0; shared.coords() * stride],
+            stride,
+        };
+        r.pull();
+        r
+    }
+
+    /// Copies the shared values of the hot coordinates into the replica.
+    fn pull(&mut self) {
+        for &j in self.hot_list {
+            for k in 0..self.stride {
+                let v = self.shared.get(j as usize, k);
+                let i = j as usize * self.stride + k;
+                self.local[i] = v;
+                self.last[i] = v;
+            }
+        }
+    }
+
+    /// Merges the replica into the shared parameters and takes the merged values back.
+    /// Weights (slot 0) merge by adding this thread's change since the last merge, with
+    /// compare-and-swap, so the merges of several threads all land (Hogwild!'s sum of
+    /// updates). Optimizer state merges by averaging the shared and the local value: a
+    /// sum of deltas could drive a decaying average (RMSprop's E[g²]) negative, while
+    /// an average of valid states is valid for every optimizer here.
+    pub(crate) fn sync(&mut self) {
+        for &j in self.hot_list {
+            let j = j as usize;
+            let i = j * self.stride;
+            let delta = self.local[i] - self.last[i];
+            if delta != 0.0 {
+                self.shared.add(j, 0, delta);
+            }
+            let w = self.shared.get(j, 0);
+            self.local[i] = w;
+            self.last[i] = w;
+            for k in 1..self.stride {
+                // Relaxed load and store: a concurrent merge may win, which is allowed.
+                let v = 0.5 * (self.shared.get(j, k) + self.local[i + k]);
+                self.shared.set(j, k, v);
+                self.local[i + k] = v;
+            }
+        }
+    }
+}
+
+impl Store for Replica<'_> {
+    #[inline(always)]
+    fn get(&self, j: usize, k: usize) -> f32 {
+        // SAFETY: `Kernel::check` verified j < coords (= hot.len()), and k < stride, so
+        // j·stride + k < local.len().
+        unsafe {
+            if *self.hot.get_unchecked(j) != 0 {
+                *self.local.get_unchecked(j * self.stride + k)
+            } else {
+                self.shared.get_unchecked(j, k)
+            }
+        }
+    }
+    #[inline(always)]
+    fn put(&mut self, j: usize, k: usize, _old: f32, new: f32) {
+        // SAFETY: as in `get`.
+        unsafe {
+            if *self.hot.get_unchecked(j) != 0 {
+                *self.local.get_unchecked_mut(j * self.stride + k) = new;
+            } else {
+                self.shared.set_unchecked(j, k, new);
+            }
+        }
+    }
+}
+
 /// Everything about an update that is fixed for a run.
 #[derive(Debug)]
 pub(crate) struct Kernel<'a, O: Optimizer> {
@@ -109,7 +255,7 @@ impl<O: Optimizer> Kernel<'_, O> {
     /// Checks the invariants the unchecked parameter accesses rely on: every feature
     /// index and the bias are coordinates of `p`, and `p` has this optimizer's stride.
     pub(crate) fn check(&self, p: &SharedParams) {
-        assert_eq!(p.stride(), 1 + O::STATE, "parameter stride");
+        assert!(p.stride() > O::STATE, "parameter stride");
         let max = self
             .indices
             .iter()
@@ -125,12 +271,11 @@ impl<O: Optimizer> Kernel<'_, O> {
 
     /// The score of row `r` under parameters `p` at weight scale `s`.
     #[inline(always)]
-    pub(crate) fn score(&self, p: &SharedParams, r: usize, s: f32) -> f32 {
+    pub(crate) fn score<S: Store>(&self, p: &S, r: usize, s: f32) -> f32 {
         let (lo, hi) = (self.indptr[r], self.indptr[r + 1]);
         let mut z = 0f32;
         for (&j, &x) in self.indices[lo..hi].iter().zip(&self.values[lo..hi]) {
-            // SAFETY: `check` verified that every index is below the store's coordinates.
-            z += unsafe { p.get_unchecked(j as usize, 0) } * x;
+            z += p.get(j as usize, 0) * x;
         }
         if let Some(b) = self.bias {
             z += p.get(b, 0);
@@ -143,23 +288,22 @@ impl<O: Optimizer> Kernel<'_, O> {
     /// `PLAIN` is true when there is no degree-scaled L2, no L1 and no gradient noise:
     /// the compiler then drops those branches from the per-coordinate loop.
     #[inline(always)]
-    fn apply<R: Rng, const PLAIN: bool, const SCALED: bool>(
+    pub(crate) fn apply<S: Store, R: Rng, const PLAIN: bool, const SCALED: bool>(
         &self,
-        p: &SharedParams,
+        p: &mut S,
         j: usize,
         mut g: f32,
         weight: f32,
         st: &Step<O::Ctx>,
         rng: &mut R,
     ) {
-        debug_assert!(j < p.coords() && p.stride() == 1 + O::STATE);
         let mut state = [0f32; MAX_STATE];
         for (k, s) in state.iter_mut().enumerate().take(O::STATE) {
-            // SAFETY: j is a coordinate verified by `check` and 1 + k < 1 + STATE = stride.
-            *s = unsafe { p.get_unchecked(j, 1 + k) };
+            *s = p.get(j, 1 + k);
         }
-        // SAFETY: as above.
-        let mut w = unsafe { p.get_unchecked(j, 0) };
+        let old_state = state;
+        let stored = p.get(j, 0);
+        let mut w = stored;
         if SCALED {
             w *= st.scale_after;
         }
@@ -176,20 +320,14 @@ impl<O: Optimizer> Kernel<'_, O> {
             let thr = st.lr * l1 * scale[j] * weight;
             w_new = w_new.signum() * (w_new.abs() - thr).max(0.0);
         }
-        // SAFETY: as above.
-        unsafe {
-            p.set_unchecked(
-                j,
-                0,
-                if SCALED {
-                    w_new * st.inv_scale_after
-                } else {
-                    w_new
-                },
-            );
-            for (k, s) in state.iter().enumerate().take(O::STATE) {
-                p.set_unchecked(j, 1 + k, *s);
-            }
+        let w_out = if SCALED {
+            w_new * st.inv_scale_after
+        } else {
+            w_new
+        };
+        p.put(j, 0, stored, w_out);
+        for k in 0..O::STATE {
+            p.put(j, 1 + k, old_state[k], state[k]);
         }
     }
 
@@ -200,32 +338,32 @@ impl<O: Optimizer> Kernel<'_, O> {
 
     /// One SGD step on row `r`; adds the loss before the update to `loss`.
     #[inline]
-    pub(crate) fn example<R: Rng, const PLAIN: bool, const SCALED: bool>(
+    pub(crate) fn example<S: Store, R: Rng, const PLAIN: bool, const SCALED: bool>(
         &self,
-        p: &SharedParams,
+        p: &mut S,
         r: usize,
         st: &Step<O::Ctx>,
         rng: &mut R,
         loss: &mut LossSum,
     ) {
         let y = self.labels[r];
-        let z = self.score(p, r, st.scale_before);
+        let z = self.score(&*p, r, st.scale_before);
         let (linear, factor, dl) = self.loss.loss_parts_and_dloss(z, y);
         loss.add(linear, factor);
         let (lo, hi) = (self.indptr[r], self.indptr[r + 1]);
         for (&j, &x) in self.indices[lo..hi].iter().zip(&self.values[lo..hi]) {
-            self.apply::<R, PLAIN, SCALED>(p, j as usize, dl * x, 1.0, st, rng);
+            self.apply::<S, R, PLAIN, SCALED>(p, j as usize, dl * x, 1.0, st, rng);
         }
         if let Some(b) = self.bias {
-            self.apply::<R, PLAIN, SCALED>(p, b, dl, 1.0, st, rng);
+            self.apply::<S, R, PLAIN, SCALED>(p, b, dl, 1.0, st, rng);
         }
     }
 
     /// One mini-batch step on `rows` (all gradients taken at the same parameters, then
     /// averaged); adds the losses before the update to `loss`.
-    pub(crate) fn batch<R: Rng>(
+    pub(crate) fn batch<S: Store, R: Rng>(
         &self,
-        p: &SharedParams,
+        p: &mut S,
         rows: &[u32],
         st: &Step<O::Ctx>,
         sc: &mut BatchScratch,
@@ -235,7 +373,7 @@ impl<O: Optimizer> Kernel<'_, O> {
         for &r in rows {
             let r = r as usize;
             let y = self.labels[r];
-            let z = self.score(p, r, st.scale_before);
+            let z = self.score(&*p, r, st.scale_before);
             let (linear, factor, dl) = self.loss.loss_parts_and_dloss(z, y);
             loss.add(linear, factor);
             let (lo, hi) = (self.indptr[r], self.indptr[r + 1]);
@@ -256,7 +394,7 @@ impl<O: Optimizer> Kernel<'_, O> {
         for &j in &sc.touched {
             let ju = j as usize;
             let weight = sc.count[ju] as f32 * inv_b;
-            self.apply::<R, false, true>(p, ju, sc.grad[ju] * inv_b, weight, st, rng);
+            self.apply::<S, R, false, true>(p, ju, sc.grad[ju] * inv_b, weight, st, rng);
             sc.grad[ju] = 0.0;
             sc.count[ju] = 0;
         }

@@ -26,7 +26,6 @@ use std::time::Instant;
 
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use rayon::prelude::*;
 
 pub use order::Order;
 
@@ -38,6 +37,8 @@ use crate::optim::{Optimizer, OptimizerKind};
 use crate::params::SharedParams;
 use crate::schedule::{Schedule, Scheduler};
 use kernel::{BatchScratch, Kernel, LossSum, Step};
+
+use crate::engine::{EngineConfig, Scheme};
 
 /// How L2 regularization is applied under sparse updates (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -87,6 +88,8 @@ pub struct TrainConfig {
     pub early_stop: Option<usize>,
     /// Seed for shuffling and noise; with one thread a run is bit-for-bit repeatable.
     pub seed: u64,
+    /// The parallel engine: scheme, threads, replication, delay.
+    pub engine: EngineConfig,
 }
 
 impl Default for TrainConfig {
@@ -107,6 +110,7 @@ impl Default for TrainConfig {
             grad_noise_gamma: 0.55,
             early_stop: None,
             seed: 42,
+            engine: EngineConfig::default(),
         }
     }
 }
@@ -183,6 +187,23 @@ impl TrainConfig {
             return Err(Error::config("early-stop", "patience must be at least 1"));
         }
         self.optimizer.check()?;
+        self.engine.check()?;
+        if self.engine.scheme == Scheme::DelayTolerant
+            && !matches!(self.optimizer, OptimizerKind::AdaGrad(_))
+        {
+            return Err(Error::config(
+                "scheme",
+                "delay-tolerant is AdaGrad's AdaptiveRevision: use it with --optimizer adagrad",
+            ));
+        }
+        if (self.engine.delay > 0 || self.engine.scheme == Scheme::DelayTolerant)
+            && self.batch_size != 1
+        {
+            return Err(Error::config(
+                "delay",
+                "delayed gradients work with --batch-size 1",
+            ));
+        }
         self.effective_schedule().check()
     }
 }
@@ -226,6 +247,8 @@ pub struct DoneReport {
     pub scheme: &'static str,
     /// Threads used.
     pub threads: usize,
+    /// More threads than cores (timings then say nothing about scaling).
+    pub oversubscribed: bool,
     /// Epochs run.
     pub epochs: usize,
     /// Total training time (no parsing, no evaluation).
@@ -247,6 +270,12 @@ pub struct DoneReport {
     pub lr: f32,
     /// L2 strength used.
     pub l2: f64,
+    /// L2 form used (several threads or a delay force `degree`).
+    pub l2_form: L2Form,
+    /// Coordinates each thread replicated.
+    pub replicated: usize,
+    /// Rows per shuffled block.
+    pub shuffle_block: usize,
 }
 
 /// What [`fit`] reports while it runs.
@@ -295,6 +324,50 @@ pub fn fit(
     crate::with_optimizer!(cfg.optimizer, o => run(o, train, valid, cfg, &mut progress))
 }
 
+/// What every worker shares for a run.
+struct Shared<'a, O: Optimizer> {
+    kernel: Kernel<'a, O>,
+    params: &'a SharedParams,
+    cfg: &'a TrainConfig,
+    threads: usize,
+    block: usize,
+    batch: usize,
+    lazy_lambda: f64,
+    hot: Vec<u8>,
+    hot_list: Vec<u32>,
+    lock: std::sync::Mutex<()>,
+    /// Examples done in the current epoch, over all threads (for the progress bar).
+    done: crossbeam_utils::CachePadded<std::sync::atomic::AtomicUsize>,
+}
+
+/// One thread's private state, kept across epochs: its RNG (noise), permutation buffer,
+/// mini-batch scratch, update count, the lazy-L2 scale (one thread only) and the queue
+/// of delayed gradients.
+struct WorkerState {
+    id: usize,
+    rng: Xoshiro256PlusPlus,
+    perm: Vec<u32>,
+    scratch: Option<BatchScratch>,
+    t: u64,
+    scale: f64,
+    queue: DelayQueue,
+}
+
+/// Gradients waiting to be applied: (row, loss derivative, offset of the ḡ values read
+/// with it in `gbar`).
+#[derive(Default)]
+struct DelayQueue {
+    items: std::collections::VecDeque<(u32, f32, usize)>,
+    gbar: Vec<f32>,
+}
+
+/// One epoch's result from one worker.
+#[derive(Default)]
+struct EpochPart {
+    loss: LossSum,
+    updates: u64,
+}
+
 fn run<O: Optimizer>(
     opt: O,
     train: &SparseDataset,
@@ -305,20 +378,25 @@ fn run<O: Optimizer>(
     let n = train.rows();
     let d = train.cols();
     let coords = d + usize::from(cfg.bias);
-    let params = SharedParams::new(coords, 1 + O::STATE);
+    let threads = cfg.engine.effective_threads().min(n.max(1));
+    let ar = cfg.engine.scheme == Scheme::DelayTolerant;
+    let stride = if ar { 4 } else { 1 + O::STATE };
+    let params = SharedParams::new(coords, stride);
     let lambda = cfg.effective_l2(n);
+    // One global scale is a single writer's trick: with several threads (or a delay
+    // queue) L2 takes Hogwild!'s degree-scaled form.
+    let l2_form = if threads > 1 || cfg.engine.delay > 0 || ar {
+        L2Form::Degree
+    } else {
+        cfg.l2_form
+    };
     let deg_scale = kernel::degree_scale(train, cfg.bias);
-    let l2_degree: Option<Vec<f32>> = (cfg.l2_form == L2Form::Degree && lambda > 0.0).then(|| {
+    let l2_degree: Option<Vec<f32>> = (l2_form == L2Form::Degree && lambda > 0.0).then(|| {
         deg_scale
             .iter()
             .map(|&s| (lambda * f64::from(s)) as f32)
             .collect()
     });
-    let lazy_lambda = if cfg.l2_form == L2Form::Lazy {
-        lambda
-    } else {
-        0.0
-    };
     let x = train.x();
     let indptr = x.indptr();
     let kernel = Kernel {
@@ -334,75 +412,131 @@ fn run<O: Optimizer>(
         noise: (cfg.grad_noise > 0.0).then_some((cfg.grad_noise, cfg.grad_noise_gamma)),
     };
     kernel.check(&params);
-    let batch = if cfg.batch_size == 0 {
-        n
-    } else {
-        cfg.batch_size.min(n)
+    let mut deg = vec![0u32; coords];
+    for &j in x.indices() {
+        deg[j as usize] += 1;
+    }
+    if cfg.bias {
+        deg[d] = n as u32;
+    }
+    let replicate =
+        if cfg.engine.scheme == Scheme::Hogwild && !cfg.engine.lossless && cfg.engine.delay == 0 {
+            cfg.engine.replicate
+        } else {
+            crate::engine::Replication::None
+        };
+    let (hot, hot_list) =
+        crate::engine::hot_set(replicate, threads, &deg, n, cfg.engine.sync_every);
+    let shared = Shared {
+        kernel,
+        params: &params,
+        cfg,
+        threads,
+        block: cfg.engine.block_for(train.nnz()),
+        batch: if cfg.batch_size == 0 {
+            n
+        } else {
+            cfg.batch_size.min(n)
+        },
+        lazy_lambda: if l2_form == L2Form::Lazy { lambda } else { 0.0 },
+        hot,
+        hot_list,
+        lock: std::sync::Mutex::new(()),
+        done: Default::default(),
     };
-    let mut scratch = (batch > 1).then(|| BatchScratch::new(coords));
+    let mut workers: Vec<WorkerState> = (0..threads)
+        .map(|w| WorkerState {
+            id: w,
+            rng: Xoshiro256PlusPlus::seed_from_u64(
+                cfg.seed ^ 0xA5A5_5A5A ^ (w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            ),
+            perm: Vec::new(),
+            scratch: (shared.batch > 1).then(|| BatchScratch::new(coords)),
+            t: 0,
+            scale: 1.0,
+            queue: DelayQueue::default(),
+        })
+        .collect();
     let base_lr = cfg.effective_lr(train);
     let mut sched = Scheduler::new(cfg.effective_schedule(), base_lr);
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed ^ 0xA5A5_5A5A);
-    let mut perm = Vec::with_capacity(n);
-    let mut t: u64 = 0;
-    let mut scale = 1.0f64;
     let mut history = Vec::with_capacity(cfg.epochs);
     let mut best: Option<(f64, usize, Vec<f32>, Option<Metrics>)> = None;
     let mut stopped_early = false;
     let mut train_seconds = 0.0;
-    let report_every = 1usize << 14;
+    let pin = cfg.engine.pin && !cfg.engine.oversubscribed();
+    let spawn = cfg.engine.scheme != Scheme::Sequential;
 
     for epoch in 0..cfg.epochs {
         let lr = sched.rate(epoch);
         let losses = cfg.order.needs_losses().then(|| {
-            let m = snapshot(&params, cfg, d, scale as f32);
+            let m = snapshot(&params, cfg, d, 1.0);
             let s = m.scores(train);
-            s.par_iter()
+            s.iter()
                 .zip(train.y())
                 .map(|(&z, &y)| cfg.loss.loss(z, y))
                 .collect::<Vec<f32>>()
         });
-        order::epoch_order(cfg.order, &mut perm, n, cfg.seed, epoch, losses.as_deref());
-
+        shared.done.store(0, std::sync::atomic::Ordering::Relaxed);
         let start = Instant::now();
-        let mut loss_sum = LossSum::default();
-        let mut updates = 0u64;
-        for (k, rows) in perm.chunks(batch).enumerate() {
-            t += 1;
-            if lazy_lambda > 0.0 && scale * (1.0 - f64::from(lr) * lazy_lambda) < 1e-4 {
-                // Fold the scale into the weights before v grows large.
-                params.scale_weights(scale as f32);
-                scale = 1.0;
-            }
-            let before = scale;
-            if lazy_lambda > 0.0 {
-                scale *= 1.0 - f64::from(lr) * lazy_lambda;
-            }
-            let step = step_for(&kernel, lr, t, before as f32, scale as f32);
-            update(
-                &kernel,
-                &params,
-                rows,
-                &step,
-                scratch.as_mut(),
-                &mut rng,
-                &mut loss_sum,
-            );
-            updates += 1;
-            if (k + 1) * batch % report_every < batch {
-                progress(Progress::Examples {
-                    epoch,
-                    done: ((k + 1) * batch).min(n),
-                });
-            }
-        }
+        let parts: Vec<EpochPart> = if !spawn {
+            vec![worker_epoch(
+                &shared,
+                &mut workers[0],
+                epoch,
+                lr,
+                0..n,
+                losses.as_deref(),
+            )]
+        } else {
+            let coordinator = std::thread::current();
+            let finished = std::sync::atomic::AtomicUsize::new(0);
+            std::thread::scope(|s| {
+                let handles: Vec<_> = workers
+                    .iter_mut()
+                    .map(|ws| {
+                        let (shared, losses, coordinator, finished) =
+                            (&shared, losses.as_deref(), coordinator.clone(), &finished);
+                        let share = ws.id * n / threads..(ws.id + 1) * n / threads;
+                        s.spawn(move || {
+                            if pin {
+                                crate::engine::pin_current(ws.id);
+                            }
+                            let part = worker_epoch(shared, ws, epoch, lr, share, losses);
+                            // Count, then wake the coordinator at once rather than at its
+                            // next tick (it checks the count, which is already up to date).
+                            finished.fetch_add(1, std::sync::atomic::Ordering::Release);
+                            coordinator.unpark();
+                            part
+                        })
+                    })
+                    .collect();
+                let mut last = 0;
+                while finished.load(std::sync::atomic::Ordering::Acquire) < handles.len() {
+                    std::thread::park_timeout(std::time::Duration::from_millis(50));
+                    let done = shared.done.load(std::sync::atomic::Ordering::Relaxed);
+                    if done != last {
+                        progress(Progress::Examples { epoch, done });
+                        last = done;
+                    }
+                }
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("worker panicked"))
+                    .collect()
+            })
+        };
         let seconds = start.elapsed().as_secs_f64();
         train_seconds += seconds;
-        // Fold the scale back so the parameters hold the true weights.
-        params.scale_weights(scale as f32);
-        scale = 1.0;
-
-        let train_loss = loss_sum.total() / n as f64;
+        // A single worker's lazy-L2 scale is folded back so the parameters hold the true weights.
+        for ws in &mut workers {
+            if ws.scale != 1.0 {
+                params.scale_weights(ws.scale as f32);
+                ws.scale = 1.0;
+            }
+        }
+        let total_loss: f64 = parts.iter().map(|p| p.loss.total()).sum();
+        let updates: u64 = parts.iter().map(|p| p.updates).sum();
+        let train_loss = total_loss / n as f64;
         if !train_loss.is_finite() {
             return Err(Error::Diverged {
                 epoch: epoch + 1,
@@ -429,8 +563,9 @@ fn run<O: Optimizer>(
         if let (Some(patience), Some(mm)) = (cfg.early_stop, m) {
             let improved = best.as_ref().is_none_or(|b| mm.loss < b.0);
             if improved {
-                best = Some((mm.loss, epoch + 1, model.weights.clone(), m));
-                best.as_mut().expect("just set").2.push(model.bias);
+                let mut w = model.weights.clone();
+                w.push(model.bias);
+                best = Some((mm.loss, epoch + 1, w, m));
             } else if epoch + 1 - best.as_ref().map_or(0, |b| b.1) >= patience {
                 stopped_early = true;
                 break;
@@ -455,8 +590,9 @@ fn run<O: Optimizer>(
     let done = DoneReport {
         model: cfg.loss.name(),
         optimizer: cfg.optimizer.name(),
-        scheme: "sequential",
-        threads: 1,
+        scheme: cfg.engine.scheme.name(),
+        threads,
+        oversubscribed: cfg.engine.oversubscribed(),
         epochs: history.len(),
         train_seconds,
         test_loss: final_metrics.map(|m| m.loss),
@@ -466,6 +602,9 @@ fn run<O: Optimizer>(
         best_epoch,
         lr: base_lr,
         l2: lambda,
+        l2_form,
+        replicated: shared.hot_list.len(),
+        shuffle_block: shared.block,
     };
     model.meta = serde_json::json!({
         "optimizer": cfg.optimizer,
@@ -473,11 +612,13 @@ fn run<O: Optimizer>(
         "schedule": cfg.effective_schedule(),
         "l2": lambda,
         "l1": cfg.l1,
-        "l2_form": cfg.l2_form,
+        "l2_form": l2_form,
         "epochs": history.len(),
         "best_epoch": best_epoch,
         "train_rows": n,
         "seed": cfg.seed,
+        "scheme": cfg.engine.scheme,
+        "threads": threads,
         "wildsgd": env!("CARGO_PKG_VERSION"),
     });
     Ok(TrainOutcome {
@@ -485,6 +626,266 @@ fn run<O: Optimizer>(
         epochs: history,
         done,
     })
+}
+
+/// One worker's pass over its share of the rows for one epoch.
+fn worker_epoch<O: Optimizer>(
+    sh: &Shared<'_, O>,
+    ws: &mut WorkerState,
+    epoch: usize,
+    lr: f32,
+    rows: std::ops::Range<usize>,
+    losses: Option<&[f32]>,
+) -> EpochPart {
+    // Worker 0 uses the run's seed itself, so one hogwild thread walks the same order as
+    // the sequential scheme.
+    let seed = sh.cfg.seed ^ (ws.id as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
+    order::epoch_order(
+        sh.cfg.order,
+        &mut ws.perm,
+        rows,
+        sh.block,
+        seed,
+        epoch,
+        losses,
+    );
+    let perm = std::mem::take(&mut ws.perm);
+    let mut part = EpochPart::default();
+    if sh.cfg.engine.scheme == Scheme::DelayTolerant {
+        delay_tolerant_epoch(sh, ws, &perm, lr, &mut part);
+    } else if sh.cfg.engine.delay > 0 {
+        delayed_epoch(sh, ws, &perm, lr, &mut part);
+    } else if !sh.hot_list.is_empty() {
+        let mut store = kernel::Replica::new(sh.params, &sh.hot, &sh.hot_list);
+        plain_epoch(sh, ws, &perm, lr, &mut store, &mut part, true);
+        store.sync();
+    } else if sh.cfg.engine.lossless {
+        plain_epoch(
+            sh,
+            ws,
+            &perm,
+            lr,
+            &mut kernel::Cas(sh.params),
+            &mut part,
+            false,
+        );
+    } else {
+        plain_epoch(
+            sh,
+            ws,
+            &perm,
+            lr,
+            &mut kernel::Direct(sh.params),
+            &mut part,
+            false,
+        );
+    }
+    ws.perm = perm;
+    part
+}
+
+/// Updates, with or without a replica; under `locked` each one holds the global lock.
+fn plain_epoch<O: Optimizer, S: kernel::Store + Syncable>(
+    sh: &Shared<'_, O>,
+    ws: &mut WorkerState,
+    perm: &[u32],
+    lr: f32,
+    store: &mut S,
+    part: &mut EpochPart,
+    replica: bool,
+) {
+    let locked = sh.cfg.engine.scheme == Scheme::Locked;
+    let threads = sh.threads as u64;
+    let sync_every = sh.cfg.engine.sync_every as u64;
+    for rows in perm.chunks(sh.batch) {
+        ws.t += 1;
+        if sh.lazy_lambda > 0.0 && ws.scale * (1.0 - f64::from(lr) * sh.lazy_lambda) < 1e-4 {
+            // Fold the scale into the weights before v grows large.
+            sh.params.scale_weights(ws.scale as f32);
+            ws.scale = 1.0;
+        }
+        let before = ws.scale;
+        if sh.lazy_lambda > 0.0 {
+            ws.scale *= 1.0 - f64::from(lr) * sh.lazy_lambda;
+        }
+        // The global update count, for bias correction and noise annealing: exact with
+        // one thread, estimated as this thread's count times the threads otherwise.
+        let step = step_for(
+            &sh.kernel,
+            lr,
+            ws.t * threads,
+            before as f32,
+            ws.scale as f32,
+        );
+        if locked {
+            let _guard = sh.lock.lock().unwrap_or_else(|e| e.into_inner());
+            update(
+                &sh.kernel,
+                store,
+                rows,
+                &step,
+                ws.scratch.as_mut(),
+                &mut ws.rng,
+                &mut part.loss,
+            );
+        } else {
+            update(
+                &sh.kernel,
+                store,
+                rows,
+                &step,
+                ws.scratch.as_mut(),
+                &mut ws.rng,
+                &mut part.loss,
+            );
+        }
+        part.updates += 1;
+        if replica && ws.t.is_multiple_of(sync_every) {
+            store.sync_replica();
+        }
+        if ws.t & 4095 == 0 {
+            sh.done
+                .fetch_add(4096 * rows.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// A store that may need merging (replicas); the others do nothing.
+trait Syncable {
+    fn sync_replica(&mut self) {}
+}
+impl Syncable for kernel::Direct<'_> {}
+impl Syncable for kernel::Cas<'_> {}
+impl Syncable for kernel::Replica<'_> {
+    fn sync_replica(&mut self) {
+        self.sync();
+    }
+}
+
+/// Plain optimizers with each thread's gradients applied `delay` of its updates after
+/// they were computed (from the parameters as they were then).
+fn delayed_epoch<O: Optimizer>(
+    sh: &Shared<'_, O>,
+    ws: &mut WorkerState,
+    perm: &[u32],
+    lr: f32,
+    part: &mut EpochPart,
+) {
+    let delay = sh.cfg.engine.delay;
+    let mut store = kernel::Direct(sh.params);
+    let k = &sh.kernel;
+    for &r in perm {
+        ws.t += 1;
+        let step = step_for(k, lr, ws.t * sh.threads as u64, 1.0, 1.0);
+        let z = k.score(&store, r as usize, 1.0);
+        let (linear, factor, dl) = k.loss.loss_parts_and_dloss(z, k.labels[r as usize]);
+        part.loss.add(linear, factor);
+        ws.queue.items.push_back((r, dl, 0));
+        if ws.queue.items.len() > delay {
+            let (r, dl, _) = ws.queue.items.pop_front().expect("non-empty");
+            apply_row(k, &mut store, r as usize, dl, &step, &mut ws.rng);
+        }
+        part.updates += 1;
+    }
+    let step = step_for(k, lr, ws.t * sh.threads as u64, 1.0, 1.0);
+    while let Some((r, dl, _)) = ws.queue.items.pop_front() {
+        apply_row(k, &mut store, r as usize, dl, &step, &mut ws.rng);
+    }
+}
+
+fn apply_row<O: Optimizer>(
+    k: &Kernel<'_, O>,
+    store: &mut kernel::Direct<'_>,
+    r: usize,
+    dl: f32,
+    step: &Step<O::Ctx>,
+    rng: &mut Xoshiro256PlusPlus,
+) {
+    let (lo, hi) = (k.indptr[r], k.indptr[r + 1]);
+    for (&j, &x) in k.indices[lo..hi].iter().zip(&k.values[lo..hi]) {
+        k.apply::<_, _, false, false>(store, j as usize, dl * x, 1.0, step, rng);
+    }
+    if let Some(b) = k.bias {
+        k.apply::<_, _, false, false>(store, b, dl, 1.0, step, rng);
+    }
+}
+
+/// AdaptiveRevision: each gradient is computed with the ḡ values read beside the
+/// weights, and applied (after `delay` of this thread's updates) with the backlog
+/// correction of `engine::adaptive_revision`. L2 is added to the gradient in the
+/// degree-scaled form, from the weight at apply time.
+fn delay_tolerant_epoch<O: Optimizer>(
+    sh: &Shared<'_, O>,
+    ws: &mut WorkerState,
+    perm: &[u32],
+    lr: f32,
+    part: &mut EpochPart,
+) {
+    let delay = sh.cfg.engine.delay;
+    let k = &sh.kernel;
+    let p = sh.params;
+    let eps = match sh.cfg.optimizer {
+        OptimizerKind::AdaGrad(a) => a.eps,
+        _ => 1e-8,
+    };
+    let coords_of = |r: usize| {
+        let (lo, hi) = (k.indptr[r], k.indptr[r + 1]);
+        k.indices[lo..hi]
+            .iter()
+            .zip(&k.values[lo..hi])
+            .map(|(&j, &x)| (j as usize, x))
+            .chain(k.bias.map(|b| (b, 1.0)))
+    };
+    let apply = |r: usize, dl: f32, gbar: &[f32]| {
+        for ((j, x), &g_old) in coords_of(r).zip(gbar) {
+            let slots = [p.get(j, 0), p.get(j, 1), p.get(j, 2), p.get(j, 3)];
+            let mut g = dl * x;
+            if let Some(l2) = k.l2_degree {
+                g += l2[j] * slots[0];
+            }
+            let new = crate::engine::adaptive_revision(slots, g, g_old, lr, eps);
+            for (s, v) in new.into_iter().enumerate() {
+                p.set(j, s, v);
+            }
+        }
+    };
+    let mut scratch = Vec::new();
+    for &r in perm {
+        let r = r as usize;
+        ws.t += 1;
+        let z = k.score(&kernel::Direct(p), r, 1.0);
+        let (linear, factor, dl) = k.loss.loss_parts_and_dloss(z, k.labels[r]);
+        part.loss.add(linear, factor);
+        // Read ḡ for every coordinate of the row, as the worker saw it.
+        if delay == 0 {
+            scratch.clear();
+            scratch.extend(coords_of(r).map(|(j, _)| p.get(j, 1)));
+            apply(r, dl, &scratch);
+        } else {
+            let off = ws.queue.gbar.len();
+            ws.queue.gbar.extend(coords_of(r).map(|(j, _)| p.get(j, 1)));
+            ws.queue.items.push_back((r as u32, dl, off));
+            if ws.queue.items.len() > delay {
+                let (r0, dl0, off0) = ws.queue.items.pop_front().expect("non-empty");
+                let len = coords_of(r0 as usize).count();
+                apply(r0 as usize, dl0, &ws.queue.gbar[off0..off0 + len]);
+            }
+            // Keep the ḡ buffer from growing without bound: compact it when the oldest
+            // pending entry is far from its start.
+            if let Some(&(_, _, first)) = ws.queue.items.front()
+                && first > 1 << 20
+            {
+                ws.queue.gbar.drain(..first);
+                ws.queue.items.iter_mut().for_each(|it| it.2 -= first);
+            }
+        }
+        part.updates += 1;
+    }
+    while let Some((r0, dl0, off0)) = ws.queue.items.pop_front() {
+        let len = coords_of(r0 as usize).count();
+        apply(r0 as usize, dl0, &ws.queue.gbar[off0..off0 + len]);
+    }
+    ws.queue.gbar.clear();
 }
 
 fn step_for<O: Optimizer>(
@@ -508,9 +909,9 @@ fn step_for<O: Optimizer>(
 }
 
 #[inline]
-fn update<O: Optimizer>(
+fn update<O: Optimizer, S: kernel::Store>(
     k: &Kernel<'_, O>,
-    p: &SharedParams,
+    p: &mut S,
     rows: &[u32],
     step: &Step<O::Ctx>,
     scratch: Option<&mut BatchScratch>,
@@ -524,9 +925,9 @@ fn update<O: Optimizer>(
         k.is_plain(),
         step.scale_after != 1.0 || step.scale_before != 1.0,
     ) {
-        (None, true, false) => k.example::<_, true, false>(p, r, step, rng, loss),
-        (None, true, true) => k.example::<_, true, true>(p, r, step, rng, loss),
-        (None, false, _) => k.example::<_, false, true>(p, r, step, rng, loss),
+        (None, true, false) => k.example::<_, _, true, false>(p, r, step, rng, loss),
+        (None, true, true) => k.example::<_, _, true, true>(p, r, step, rng, loss),
+        (None, false, _) => k.example::<_, _, false, true>(p, r, step, rng, loss),
         (Some(sc), _, _) => k.batch(p, rows, step, sc, rng, loss),
     }
 }

@@ -151,7 +151,46 @@ pub struct TrainOpts {
     #[arg(long, short)]
     pub quiet: bool,
     #[command(flatten)]
+    pub engine: EngineArgs,
+    #[command(flatten)]
     pub data: DataArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemeArg {
+    Sequential,
+    Hogwild,
+    Locked,
+    DelayTolerant,
+}
+
+/// The parallel engine's flags.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// How threads share the work.
+    #[arg(long, value_enum, default_value = "hogwild")]
+    pub scheme: SchemeArg,
+    /// Threads [default: one per core].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Leave threads unpinned (by default each is pinned to its own core).
+    #[arg(long)]
+    pub no_pin: bool,
+    /// Per-thread replicas of hot coordinates: auto, none, all, or a count N.
+    #[arg(long, default_value = "auto", value_name = "auto|none|all|N")]
+    pub replicate: String,
+    /// Updates between merges of a thread's replica.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub sync_every: usize,
+    /// Rows per shuffled block [default: 1 for small data, 64 otherwise].
+    #[arg(long, value_name = "B")]
+    pub shuffle_block: Option<usize>,
+    /// Apply each thread's gradients D of its updates after computing them.
+    #[arg(long, default_value_t = 0, value_name = "D")]
+    pub delay: usize,
+    /// Compare-and-swap additions instead of load/store: no update is ever lost.
+    #[arg(long)]
+    pub lossless: bool,
 }
 
 fn parse_batch(s: &str) -> Result<usize, String> {

@@ -11,8 +11,11 @@ use wildsgd::optim::OptimizerKind;
 use wildsgd::schedule::Schedule;
 use wildsgd::train::{self, L2Form, Order, Progress, TrainConfig, TrainOutcome};
 
-use crate::args::{L2FormArg, ModelArg, OrderArg, ScheduleArg, TrainArgs, TrainOpts};
+use crate::args::{
+    EngineArgs, L2FormArg, ModelArg, OrderArg, ScheduleArg, SchemeArg, TrainArgs, TrainOpts,
+};
 use crate::progress;
+use wildsgd::engine::{EngineConfig, Replication, Scheme};
 
 /// Builds the optimizer `name` with the hyper-parameter flags applied.
 pub fn optimizer(name: &str, o: &TrainOpts) -> Result<OptimizerKind> {
@@ -115,6 +118,43 @@ pub fn config(name: &str, o: &TrainOpts, n: usize) -> Result<TrainConfig> {
         grad_noise_gamma: o.grad_noise_gamma,
         early_stop: o.early_stop,
         seed: o.seed,
+        engine: engine(&o.engine)?,
+    })
+}
+
+/// The engine settings from the flags.
+pub fn engine(e: &EngineArgs) -> Result<EngineConfig> {
+    let replicate = match e.replicate.as_str() {
+        "auto" => Replication::Auto,
+        "none" => Replication::None,
+        "all" => Replication::All,
+        n => Replication::Top(n.parse().map_err(|_| {
+            wildsgd::Error::config(
+                "replicate",
+                format!("expected auto, none, all or a count, got `{n}`"),
+            )
+        })?),
+    };
+    if e.threads == Some(0) {
+        return Err(wildsgd::Error::config("threads", "must be at least 1").into());
+    }
+    if e.shuffle_block == Some(0) {
+        return Err(wildsgd::Error::config("shuffle-block", "must be at least 1").into());
+    }
+    Ok(EngineConfig {
+        scheme: match e.scheme {
+            SchemeArg::Sequential => Scheme::Sequential,
+            SchemeArg::Hogwild => Scheme::Hogwild,
+            SchemeArg::Locked => Scheme::Locked,
+            SchemeArg::DelayTolerant => Scheme::DelayTolerant,
+        },
+        threads: e.threads.unwrap_or(0),
+        pin: !e.no_pin,
+        replicate,
+        sync_every: e.sync_every,
+        shuffle_block: e.shuffle_block.unwrap_or(0),
+        delay: e.delay,
+        lossless: e.lossless,
     })
 }
 
@@ -268,9 +308,16 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     sink.commit()?;
     let d = &outcome.done;
     let mut line = format!(
-        "{} {} | {} epochs in {:.3} s ({:.1} M nnz/s) | lr {} | l2 {:.4e}",
+        "{} {} | {} x{}{} | {} epochs in {:.3} s ({:.1} M nnz/s) | lr {} | l2 {:.4e}",
         d.model,
         d.optimizer,
+        d.scheme,
+        d.threads,
+        if d.oversubscribed {
+            " (oversubscribed)"
+        } else {
+            ""
+        },
         d.epochs,
         d.train_seconds,
         outcome.epochs.iter().map(|e| e.nnz as f64).sum::<f64>() / d.train_seconds.max(1e-12) / 1e6,
