@@ -24,11 +24,12 @@
 //! coordinates and merges its changes into the shared parameters every `sync_every`
 //! updates (compare-and-swap additions of its deltas, then it takes the merged values
 //! back), as DimmWitted's per-core model and HOGWILD++ do; cold coordinates stay
-//! shared. `auto` replicates the coordinates touched at least four times (on average)
-//! between two merges, i.e. present in at least 4/`sync_every` of the rows (1.6 % for
-//! the default 256), and nothing with one thread: the merge then costs less than the
-//! cache-line traffic it saves. On a9a that is 84 of 124 coordinates, on RCV1-shaped
-//! data the few hundred most frequent words.
+//! shared. `auto`, with several threads: a model of at most 1 MiB (weights and state)
+//! is replicated whole (DimmWitted's per-core model: a thread touches only its own
+//! copy between merges, which are spaced so a merge costs about 1/16 of the work
+//! between two); a larger model replicates the coordinates present in at least 1.6 %
+//! of the rows (touched about 4 times between two merges at the default interval of
+//! 256 updates), the rest stays shared. With one thread nothing is replicated.
 
 use crate::error::{Error, Result};
 
@@ -104,7 +105,7 @@ pub struct EngineConfig {
     pub pin: bool,
     /// Replication of hot coordinates (hogwild only).
     pub replicate: Replication,
-    /// Updates between merges of a thread's replica.
+    /// Updates between merges of a thread's replica; 0 chooses (see [`EngineConfig::sync_interval`]).
     pub sync_every: usize,
     /// Rows per shuffled block (`--order shuffle`); 0 chooses from the data size.
     pub shuffle_block: usize,
@@ -121,7 +122,7 @@ impl Default for EngineConfig {
             threads: 0,
             pin: true,
             replicate: Replication::Auto,
-            sync_every: 256,
+            sync_every: 0,
             shuffle_block: 0,
             delay: 0,
             lossless: false,
@@ -160,6 +161,26 @@ impl EngineConfig {
         }
     }
 
+    /// Updates between replica merges: the configured value, or by default 256 for a
+    /// replica of hot coordinates and, for a whole-model replica, enough updates that
+    /// merging (one pass over the model) costs about 1/16 of the work between merges:
+    /// 16·coords·stride / (mean non-zeros per row), at least 256.
+    pub fn sync_interval(
+        &self,
+        whole_model: bool,
+        coords: usize,
+        stride: usize,
+        mean_nnz: f64,
+    ) -> usize {
+        match self.sync_every {
+            0 if whole_model => {
+                ((16.0 * (coords * stride) as f64 / mean_nnz.max(1.0)) as usize).max(256)
+            }
+            0 => 256,
+            k => k,
+        }
+    }
+
     /// Checks the settings.
     ///
     /// # Errors
@@ -167,9 +188,6 @@ impl EngineConfig {
     pub fn check(&self) -> Result<()> {
         if self.threads > 4096 {
             return Err(Error::config("threads", "at most 4096"));
-        }
-        if self.sync_every == 0 {
-            return Err(Error::config("sync-every", "must be at least 1"));
         }
         if self.delay > 1 << 24 {
             return Err(Error::config("delay", "at most 16777216"));
@@ -194,24 +212,29 @@ pub(crate) fn hot_set(
     threads: usize,
     deg: &[u32],
     n: usize,
-    sync_every: usize,
+    stride: usize,
 ) -> (Vec<u8>, Vec<u32>) {
     let coords = deg.len();
+    if threads > 1
+        && (rep == Replication::All || (rep == Replication::Auto && coords * stride * 4 <= 1 << 20))
+    {
+        // The whole model (DimmWitted's per-core replica).
+        return (vec![1; coords], (0..coords as u32).collect());
+    }
     let mut by_freq: Vec<u32> = (0..coords as u32)
         .filter(|&j| deg[j as usize] > 0)
         .collect();
     by_freq.sort_by(|&a, &b| deg[b as usize].cmp(&deg[a as usize]).then(a.cmp(&b)));
     let take = match rep {
         _ if threads <= 1 => 0,
-        Replication::None => 0,
-        Replication::All => by_freq.len(),
+        Replication::None | Replication::All => 0,
         Replication::Top(k) => k.min(by_freq.len()),
         // Worth replicating: a coordinate touched at least 4 times (on average) between
         // two merges, so that merging it (one CAS) costs less than the line bouncing it
         // saves.
         Replication::Auto => by_freq
             .iter()
-            .take_while(|&&j| deg[j as usize] as f64 * sync_every as f64 >= 4.0 * n as f64)
+            .take_while(|&&j| deg[j as usize] as f64 * 256.0 >= 4.0 * n as f64)
             .count(),
     };
     let list: Vec<u32> = by_freq[..take].to_vec();
@@ -283,25 +306,27 @@ mod tests {
     fn hot_sets() {
         let deg = [100u32, 2, 60, 0, 1];
         assert_eq!(
-            hot_set(Replication::Auto, 1, &deg, 100, 256).1,
+            hot_set(Replication::Auto, 1, &deg, 100, 1).1,
             Vec::<u32>::new()
         );
-        // 4 touches per 256 updates: coordinates in at least 1.5625 % of the rows.
+        // A small model is replicated whole.
         assert_eq!(
-            hot_set(Replication::Auto, 2, &deg, 100, 256).1,
-            vec![0, 2, 1]
+            hot_set(Replication::Auto, 2, &deg, 100, 1).1,
+            vec![0, 1, 2, 3, 4]
         );
         assert_eq!(
-            hot_set(Replication::All, 2, &deg, 100, 256).1,
-            vec![0, 2, 1, 4]
+            hot_set(Replication::All, 2, &deg, 100, 1).1,
+            vec![0, 1, 2, 3, 4]
         );
+        assert_eq!(hot_set(Replication::Top(2), 2, &deg, 100, 1).1, vec![0, 2]);
         assert_eq!(
-            hot_set(Replication::Top(2), 2, &deg, 100, 256).1,
-            vec![0, 2]
-        );
-        assert_eq!(
-            hot_set(Replication::None, 2, &deg, 100, 256).1,
+            hot_set(Replication::None, 2, &deg, 100, 1).1,
             Vec::<u32>::new()
         );
+        // A large one: coordinates in at least 1.5625 % of the rows (4 per 256 updates).
+        let mut big = vec![1u32; 300_000];
+        big[7] = 2;
+        big[9] = 90;
+        assert_eq!(hot_set(Replication::Auto, 2, &big, 100, 1).1, vec![9, 7]);
     }
 }

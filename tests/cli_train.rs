@@ -271,3 +271,68 @@ fn compare_draws_a_chart() {
     ]));
     assert!(err.contains(".svg"), "{err}");
 }
+
+#[test]
+fn bench_prints_table_csv_events_and_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, svg, rep) = (
+        dir.path().join("b.csv"),
+        dir.path().join("b.svg"),
+        dir.path().join("b.jsonl"),
+    );
+    let out = wildsgd([
+        "bench",
+        "--data",
+        &arg(&bundled("a9a/a9a")),
+        "--test",
+        &arg(&bundled("a9a/a9a.t")),
+        "--threads",
+        "1,2,3",
+        "--schemes",
+        "hogwild,locked",
+        "--repeat",
+        "2",
+        "--epochs",
+        "1",
+        "--csv",
+        &arg(&csv),
+        "--plot",
+        &arg(&svg),
+        "--report",
+        &arg(&rep),
+        "-q",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let table = stdout(&out);
+    assert!(
+        table.contains("sequential") && table.contains("hogwild") && table.contains("locked"),
+        "{table}"
+    );
+    let lines: Vec<Value> = fs::read_to_string(&rep)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1 + 2 * 3,
+        "sequential + 2 schemes x 3 thread counts"
+    );
+    for e in &lines {
+        assert_eq!(e["event"], "bench");
+        for key in [
+            "epoch_seconds_median",
+            "speedup_vs_sequential",
+            "nnz_per_sec",
+            "test_loss",
+            "repeat",
+        ] {
+            assert!(e[key].is_number(), "{key} in {e}");
+        }
+        assert!(e["speedup_vs_1_thread"].is_number());
+        let over = e["threads"].as_u64().unwrap() as usize > wildsgd::engine::cores();
+        assert_eq!(e["oversubscribed"], over);
+    }
+    assert_eq!(fs::read_to_string(&csv).unwrap().lines().count(), 1 + 7);
+    assert!(fs::read_to_string(&svg).unwrap().contains("hogwild"));
+}

@@ -111,10 +111,16 @@ impl<'a> Replica<'a> {
     /// sum of deltas could drive a decaying average (RMSprop's E[g²]) negative, while
     /// an average of valid states is valid for every optimizer here.
     pub(crate) fn sync(&mut self) {
+        self.sync_scaled(1.0);
+    }
+
+    /// As [`Replica::sync`], for a replica whose weights are kept as v with true
+    /// weights s·v (the lazy L2 form): the scale is folded in, and v = w afterwards.
+    fn sync_scaled(&mut self, scale: f32) {
         for &j in self.hot_list {
             let j = j as usize;
             let i = j * self.stride;
-            let delta = self.local[i] - self.last[i];
+            let delta = self.local[i] * scale - self.last[i];
             if delta != 0.0 {
                 self.shared.add(j, 0, delta);
             }
@@ -128,6 +134,32 @@ impl<'a> Replica<'a> {
                 self.local[i + k] = v;
             }
         }
+    }
+}
+
+/// A whole-model replica: every access is to the thread's own copy (no branch), merged
+/// like [`Replica`] by [`Local::sync`].
+#[derive(Debug)]
+pub(crate) struct Local<'a>(pub Replica<'a>);
+
+impl Local<'_> {
+    /// Merges (see [`Replica::sync`]) with this thread's lazy-L2 scale folded in.
+    pub(crate) fn sync(&mut self, scale: f32) {
+        self.0.sync_scaled(scale);
+    }
+}
+
+impl Store for Local<'_> {
+    #[inline(always)]
+    fn get(&self, j: usize, k: usize) -> f32 {
+        // SAFETY: `Kernel::check` verified j < coords, and k < stride, so the index is
+        // below coords·stride = local.len().
+        unsafe { *self.0.local.get_unchecked(j * self.0.stride + k) }
+    }
+    #[inline(always)]
+    fn put(&mut self, j: usize, k: usize, _old: f32, new: f32) {
+        // SAFETY: as in `get`.
+        unsafe { *self.0.local.get_unchecked_mut(j * self.0.stride + k) = new }
     }
 }
 

@@ -335,6 +335,9 @@ struct Shared<'a, O: Optimizer> {
     lazy_lambda: f64,
     hot: Vec<u8>,
     hot_list: Vec<u32>,
+    /// The whole model is replicated.
+    whole: bool,
+    sync_every: u64,
     lock: std::sync::Mutex<()>,
     /// Examples done in the current epoch, over all threads (for the progress bar).
     done: crossbeam_utils::CachePadded<std::sync::atomic::AtomicUsize>,
@@ -383,9 +386,27 @@ fn run<O: Optimizer>(
     let stride = if ar { 4 } else { 1 + O::STATE };
     let params = SharedParams::new(coords, stride);
     let lambda = cfg.effective_l2(n);
-    // One global scale is a single writer's trick: with several threads (or a delay
-    // queue) L2 takes Hogwild!'s degree-scaled form.
-    let l2_form = if threads > 1 || cfg.engine.delay > 0 || ar {
+    let x = train.x();
+    let mut deg = vec![0u32; coords];
+    for &j in x.indices() {
+        deg[j as usize] += 1;
+    }
+    if cfg.bias {
+        deg[d] = n as u32;
+    }
+    let replicate =
+        if cfg.engine.scheme == Scheme::Hogwild && !cfg.engine.lossless && cfg.engine.delay == 0 {
+            cfg.engine.replicate
+        } else {
+            crate::engine::Replication::None
+        };
+    let (hot, hot_list) = crate::engine::hot_set(replicate, threads, &deg, n, stride);
+    let whole = !hot_list.is_empty() && hot_list.len() == coords;
+    // One global scale is a single writer's trick: it works for one thread, and for
+    // threads with whole-model replicas (each keeps its own scale and folds it in at
+    // every merge). Otherwise (shared coordinates, a delay queue) L2 takes Hogwild!'s
+    // degree-scaled form.
+    let l2_form = if (threads > 1 && !whole) || cfg.engine.delay > 0 || ar {
         L2Form::Degree
     } else {
         cfg.l2_form
@@ -397,7 +418,6 @@ fn run<O: Optimizer>(
             .map(|&s| (lambda * f64::from(s)) as f32)
             .collect()
     });
-    let x = train.x();
     let indptr = x.indptr();
     let kernel = Kernel {
         opt,
@@ -412,21 +432,9 @@ fn run<O: Optimizer>(
         noise: (cfg.grad_noise > 0.0).then_some((cfg.grad_noise, cfg.grad_noise_gamma)),
     };
     kernel.check(&params);
-    let mut deg = vec![0u32; coords];
-    for &j in x.indices() {
-        deg[j as usize] += 1;
-    }
-    if cfg.bias {
-        deg[d] = n as u32;
-    }
-    let replicate =
-        if cfg.engine.scheme == Scheme::Hogwild && !cfg.engine.lossless && cfg.engine.delay == 0 {
-            cfg.engine.replicate
-        } else {
-            crate::engine::Replication::None
-        };
-    let (hot, hot_list) =
-        crate::engine::hot_set(replicate, threads, &deg, n, cfg.engine.sync_every);
+    let sync_every =
+        cfg.engine
+            .sync_interval(whole, coords, stride, train.nnz() as f64 / n.max(1) as f64);
     let shared = Shared {
         kernel,
         params: &params,
@@ -441,6 +449,8 @@ fn run<O: Optimizer>(
         lazy_lambda: if l2_form == L2Form::Lazy { lambda } else { 0.0 },
         hot,
         hot_list,
+        whole,
+        sync_every: sync_every as u64,
         lock: std::sync::Mutex::new(()),
         done: Default::default(),
     };
@@ -655,6 +665,11 @@ fn worker_epoch<O: Optimizer>(
         delay_tolerant_epoch(sh, ws, &perm, lr, &mut part);
     } else if sh.cfg.engine.delay > 0 {
         delayed_epoch(sh, ws, &perm, lr, &mut part);
+    } else if sh.whole {
+        let mut store = kernel::Local(kernel::Replica::new(sh.params, &sh.hot, &sh.hot_list));
+        plain_epoch(sh, ws, &perm, lr, &mut store, &mut part, true);
+        store.sync(ws.scale as f32);
+        ws.scale = 1.0;
     } else if !sh.hot_list.is_empty() {
         let mut store = kernel::Replica::new(sh.params, &sh.hot, &sh.hot_list);
         plain_epoch(sh, ws, &perm, lr, &mut store, &mut part, true);
@@ -696,13 +711,12 @@ fn plain_epoch<O: Optimizer, S: kernel::Store + Syncable>(
 ) {
     let locked = sh.cfg.engine.scheme == Scheme::Locked;
     let threads = sh.threads as u64;
-    let sync_every = sh.cfg.engine.sync_every as u64;
+    let sync_every = sh.sync_every;
     for rows in perm.chunks(sh.batch) {
         ws.t += 1;
         if sh.lazy_lambda > 0.0 && ws.scale * (1.0 - f64::from(lr) * sh.lazy_lambda) < 1e-4 {
             // Fold the scale into the weights before v grows large.
-            sh.params.scale_weights(ws.scale as f32);
-            ws.scale = 1.0;
+            ws.scale = store.fold(sh.params, ws.scale);
         }
         let before = ws.scale;
         if sh.lazy_lambda > 0.0 {
@@ -741,7 +755,7 @@ fn plain_epoch<O: Optimizer, S: kernel::Store + Syncable>(
         }
         part.updates += 1;
         if replica && ws.t.is_multiple_of(sync_every) {
-            store.sync_replica();
+            ws.scale = store.sync_replica(ws.scale);
         }
         if ws.t & 4095 == 0 {
             sh.done
@@ -750,15 +764,35 @@ fn plain_epoch<O: Optimizer, S: kernel::Store + Syncable>(
     }
 }
 
-/// A store that may need merging (replicas); the others do nothing.
+/// Merging replicas and folding a lazy-L2 scale, per kind of store.
 trait Syncable {
-    fn sync_replica(&mut self) {}
+    /// Merges a replica (others: nothing); returns the scale left to apply.
+    fn sync_replica(&mut self, scale: f64) -> f64 {
+        scale
+    }
+    /// Folds the lazy-L2 scale into the weights this thread sees; returns 1.
+    fn fold(&mut self, params: &SharedParams, scale: f64) -> f64 {
+        params.scale_weights(scale as f32);
+        1.0
+    }
 }
 impl Syncable for kernel::Direct<'_> {}
 impl Syncable for kernel::Cas<'_> {}
+impl Syncable for kernel::Local<'_> {
+    fn sync_replica(&mut self, scale: f64) -> f64 {
+        self.sync(scale as f32);
+        1.0
+    }
+    fn fold(&mut self, _params: &SharedParams, scale: f64) -> f64 {
+        self.sync(scale as f32);
+        1.0
+    }
+}
 impl Syncable for kernel::Replica<'_> {
-    fn sync_replica(&mut self) {
+    fn sync_replica(&mut self, scale: f64) -> f64 {
+        debug_assert_eq!(scale, 1.0, "hot-coordinate replicas use the degree L2 form");
         self.sync();
+        scale
     }
 }
 

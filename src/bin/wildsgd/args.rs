@@ -28,6 +28,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Train several optimizers on the same data and draw their test loss per epoch.
     Compare(Box<CompareArgs>),
+    /// Time every (scheme, threads) pair: seconds per epoch, speedups, throughput.
+    Bench(Box<BenchArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -151,7 +153,7 @@ pub struct TrainOpts {
     #[arg(long, short)]
     pub quiet: bool,
     #[command(flatten)]
-    pub engine: EngineArgs,
+    pub tuning: EngineTuning,
     #[command(flatten)]
     pub data: DataArgs,
 }
@@ -164,7 +166,7 @@ pub enum SchemeArg {
     DelayTolerant,
 }
 
-/// The parallel engine's flags.
+/// Scheme and thread count (`bench` takes lists instead).
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
     /// How threads share the work.
@@ -173,15 +175,20 @@ pub struct EngineArgs {
     /// Threads [default: one per core].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+}
+
+/// The engine's tuning flags.
+#[derive(Debug, Clone, Args)]
+pub struct EngineTuning {
     /// Leave threads unpinned (by default each is pinned to its own core).
     #[arg(long)]
     pub no_pin: bool,
     /// Per-thread replicas of hot coordinates: auto, none, all, or a count N.
     #[arg(long, default_value = "auto", value_name = "auto|none|all|N")]
     pub replicate: String,
-    /// Updates between merges of a thread's replica.
-    #[arg(long, default_value_t = 256, value_name = "N")]
-    pub sync_every: usize,
+    /// Updates between merges of a thread's replica [default: 256 for hot coordinates; for a whole-model replica, about 16 model sizes of work].
+    #[arg(long, value_name = "N")]
+    pub sync_every: Option<usize>,
     /// Rows per shuffled block [default: 1 for small data, 64 otherwise].
     #[arg(long, value_name = "B")]
     pub shuffle_block: Option<usize>,
@@ -217,6 +224,8 @@ pub struct TrainArgs {
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
     #[command(flatten)]
+    pub engine: EngineArgs,
+    #[command(flatten)]
     pub opts: TrainOpts,
 }
 
@@ -237,6 +246,43 @@ pub struct CompareArgs {
     #[arg(long, value_name = "PATH")]
     pub plot: PathBuf,
     /// Also write every run's JSON Lines reports here (or `-`).
+    #[arg(long, value_name = "PATH")]
+    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    #[command(flatten)]
+    pub opts: TrainOpts,
+}
+
+#[derive(Debug, Args)]
+#[command(allow_negative_numbers = true)]
+pub struct BenchArgs {
+    /// Training data.
+    #[arg(long, value_name = "FILE")]
+    pub data: PathBuf,
+    /// Comma-separated thread counts.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub threads: Vec<usize>,
+    /// Comma-separated schemes (sequential always runs, as the baseline).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "hogwild,locked,sequential"
+    )]
+    pub schemes: Vec<SchemeArg>,
+    /// Runs of each (scheme, threads) pair; medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+    /// Optimizer.
+    #[arg(long, default_value = "sgd", value_parser = clap::builder::PossibleValuesParser::new(wildsgd::optim::OptimizerKind::NAMES))]
+    pub optimizer: String,
+    /// Write the table as CSV here.
+    #[arg(long, value_name = "PATH")]
+    pub csv: Option<PathBuf>,
+    /// Draw speedup over one thread against threads (`.svg`).
+    #[arg(long, value_name = "PATH")]
+    pub plot: Option<PathBuf>,
+    /// Write `bench` events (JSON Lines) here, or `-`.
     #[arg(long, value_name = "PATH")]
     pub report: Option<PathBuf>,
     #[command(flatten)]

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Predict(a) => cmd::predict::predict(&a),
         Command::Eval(a) => cmd::predict::eval(&a),
         Command::Compare(a) => cmd::compare::run(&a),
+        Command::Bench(a) => cmd::bench::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,7 +14,7 @@ pub fn run(a: &CompareArgs) -> Result<()> {
     let configs = a
         .optimizers
         .iter()
-        .map(|name| config(name.trim(), &a.opts, train.rows()))
+        .map(|name| config(name.trim(), &a.opts, Some(&a.engine), train.rows()))
         .collect::<Result<Vec<_>>>()?;
     for c in &configs {
         c.check()?;

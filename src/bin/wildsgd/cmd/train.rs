@@ -12,7 +12,8 @@ use wildsgd::schedule::Schedule;
 use wildsgd::train::{self, L2Form, Order, Progress, TrainConfig, TrainOutcome};
 
 use crate::args::{
-    EngineArgs, L2FormArg, ModelArg, OrderArg, ScheduleArg, SchemeArg, TrainArgs, TrainOpts,
+    EngineArgs, EngineTuning, L2FormArg, ModelArg, OrderArg, ScheduleArg, SchemeArg, TrainArgs,
+    TrainOpts,
 };
 use crate::progress;
 use wildsgd::engine::{EngineConfig, Replication, Scheme};
@@ -54,7 +55,7 @@ pub fn optimizer(name: &str, o: &TrainOpts) -> Result<OptimizerKind> {
 }
 
 /// The library configuration for optimizer `name`, given `n` training rows.
-pub fn config(name: &str, o: &TrainOpts, n: usize) -> Result<TrainConfig> {
+pub fn config(name: &str, o: &TrainOpts, e: Option<&EngineArgs>, n: usize) -> Result<TrainConfig> {
     let schedule = match o.lr_schedule {
         None => None,
         Some(s) => {
@@ -118,12 +119,22 @@ pub fn config(name: &str, o: &TrainOpts, n: usize) -> Result<TrainConfig> {
         grad_noise_gamma: o.grad_noise_gamma,
         early_stop: o.early_stop,
         seed: o.seed,
-        engine: engine(&o.engine)?,
+        engine: engine(e, &o.tuning)?,
     })
 }
 
+/// The library's scheme for a flag value.
+pub fn scheme(s: SchemeArg) -> Scheme {
+    match s {
+        SchemeArg::Sequential => Scheme::Sequential,
+        SchemeArg::Hogwild => Scheme::Hogwild,
+        SchemeArg::Locked => Scheme::Locked,
+        SchemeArg::DelayTolerant => Scheme::DelayTolerant,
+    }
+}
+
 /// The engine settings from the flags.
-pub fn engine(e: &EngineArgs) -> Result<EngineConfig> {
+pub fn engine(st: Option<&EngineArgs>, e: &EngineTuning) -> Result<EngineConfig> {
     let replicate = match e.replicate.as_str() {
         "auto" => Replication::Auto,
         "none" => Replication::None,
@@ -135,23 +146,21 @@ pub fn engine(e: &EngineArgs) -> Result<EngineConfig> {
             )
         })?),
     };
-    if e.threads == Some(0) {
+    if st.and_then(|s| s.threads) == Some(0) {
         return Err(wildsgd::Error::config("threads", "must be at least 1").into());
+    }
+    if e.sync_every == Some(0) {
+        return Err(wildsgd::Error::config("sync-every", "must be at least 1").into());
     }
     if e.shuffle_block == Some(0) {
         return Err(wildsgd::Error::config("shuffle-block", "must be at least 1").into());
     }
     Ok(EngineConfig {
-        scheme: match e.scheme {
-            SchemeArg::Sequential => Scheme::Sequential,
-            SchemeArg::Hogwild => Scheme::Hogwild,
-            SchemeArg::Locked => Scheme::Locked,
-            SchemeArg::DelayTolerant => Scheme::DelayTolerant,
-        },
-        threads: e.threads.unwrap_or(0),
+        scheme: st.map_or(Scheme::Hogwild, |s| scheme(s.scheme)),
+        threads: st.and_then(|s| s.threads).unwrap_or(0),
         pin: !e.no_pin,
         replicate,
-        sync_every: e.sync_every,
+        sync_every: e.sync_every.unwrap_or(0),
         shuffle_block: e.shuffle_block.unwrap_or(0),
         delay: e.delay,
         lossless: e.lossless,
@@ -292,7 +301,7 @@ impl ReportSink {
 
 pub fn run(a: &TrainArgs) -> Result<()> {
     let (train_data, valid) = load_train_valid(&a.data, &a.opts)?;
-    let cfg = config(&a.optimizer, &a.opts, train_data.rows())?;
+    let cfg = config(&a.optimizer, &a.opts, Some(&a.engine), train_data.rows())?;
     cfg.check()?;
     if cfg.early_stop.is_some() && valid.is_none() {
         return Err(wildsgd::Error::config("early-stop", "needs --test or --holdout").into());
