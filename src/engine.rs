@@ -150,13 +150,15 @@ impl EngineConfig {
         self.effective_threads() > cores()
     }
 
-    /// Rows per shuffled block: 1 (classic row shuffle) when the data is small enough
-    /// to sit in cache (under 4 MiB of non-zeros), else 64 consecutive rows, which keeps
-    /// reads streaming; see README for the measured cost in test loss.
-    pub fn block_for(&self, nnz: usize) -> usize {
+    /// Rows per shuffled block: 64 consecutive rows when there are at least 16,384
+    /// rows (so at least 256 blocks to shuffle), which keeps reads streaming: on
+    /// RCV1-shaped data an epoch is 3.6x faster than with a per-row shuffle for +0.2 %
+    /// test loss, and on a9a 2x faster for no loss (README); 1 (the classic per-row
+    /// shuffle) for smaller data.
+    pub fn block_for(&self, rows: usize) -> usize {
         match self.shuffle_block {
-            0 if nnz * 8 <= 4 << 20 => 1,
-            0 => 64,
+            0 if rows >= 16_384 => 64,
+            0 => 1,
             b => b,
         }
     }

@@ -100,7 +100,8 @@ fn train(c: &mut Criterion) {
             },
         ),
     ];
-    for (name, cfg) in configs {
+    for (name, mut cfg) in configs {
+        cfg.engine.scheme = wildsgd::engine::Scheme::Sequential;
         // Time the training epoch only (fit's own clock), not setup or snapshots.
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
@@ -118,4 +119,99 @@ fn train(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, train);
+/// One epoch of AdaGrad logistic regression in a plain loop, with the weight and its
+/// accumulator interleaved per coordinate (`[w0, G0, w1, G1, ...]`, the layout of
+/// `SharedParams`) or in two separate arrays.
+fn adagrad_epoch<const INTERLEAVED: bool>(
+    d: &SparseDataset,
+    a: &mut [f32],
+    b: &mut [f32],
+    lr: f32,
+) {
+    let x = d.x();
+    let ptr = x.indptr();
+    let ptr = ptr.raw_storage();
+    let (idx, val, y) = (x.indices(), x.data(), d.y());
+    for r in 0..d.rows() {
+        let (ri, rv) = (&idx[ptr[r]..ptr[r + 1]], &val[ptr[r]..ptr[r + 1]]);
+        let mut z = 0f32;
+        for (&j, &v) in ri.iter().zip(rv) {
+            let w = if INTERLEAVED {
+                a[2 * j as usize]
+            } else {
+                a[j as usize]
+            };
+            z += w * v;
+        }
+        let g0 = -y[r] / (1.0 + (y[r] * z).exp());
+        for (&j, &v) in ri.iter().zip(rv) {
+            let g = g0 * v;
+            let j = j as usize;
+            if INTERLEAVED {
+                a[2 * j + 1] += g * g;
+                a[2 * j] -= lr * g / (a[2 * j + 1] + 1e-8).sqrt();
+            } else {
+                b[j] += g * g;
+                a[j] -= lr * g / (b[j] + 1e-8).sqrt();
+            }
+        }
+    }
+}
+
+fn layout(c: &mut Criterion) {
+    let d = data();
+    let mut g = c.benchmark_group("layout_adagrad_nnz_per_s");
+    g.throughput(Throughput::Elements(d.nnz() as u64));
+    g.sample_size(15);
+    g.bench_function("interleaved", |bch| {
+        let mut a = vec![0f32; 2 * d.cols()];
+        bch.iter(|| adagrad_epoch::<true>(black_box(&d), &mut a, &mut [], 0.1))
+    });
+    g.bench_function("separate", |bch| {
+        let (mut a, mut b) = (vec![0f32; d.cols()], vec![0f32; d.cols()]);
+        bch.iter(|| adagrad_epoch::<false>(black_box(&d), &mut a, &mut b, 0.1))
+    });
+    g.finish();
+}
+
+/// Seconds of training per epoch for each scheme and thread count (the engine's
+/// per-example update throughput), 2 epochs per run, training time only.
+fn schemes(c: &mut Criterion) {
+    use wildsgd::engine::{EngineConfig, Scheme};
+    let d = data();
+    let mut g = c.benchmark_group("scheme_nnz_per_s");
+    g.throughput(Throughput::Elements(d.nnz() as u64));
+    g.sample_size(10);
+    for (scheme, threads) in [
+        (Scheme::Sequential, 1),
+        (Scheme::Hogwild, 1),
+        (Scheme::Hogwild, 2),
+        (Scheme::Locked, 1),
+        (Scheme::Locked, 2),
+    ] {
+        let cfg = TrainConfig {
+            epochs: 1,
+            engine: EngineConfig {
+                scheme,
+                threads,
+                ..EngineConfig::default()
+            },
+            ..Default::default()
+        };
+        g.bench_function(criterion::BenchmarkId::new(scheme.name(), threads), |b| {
+            b.iter_custom(|iters| {
+                let mut total = 0.0;
+                for _ in 0..iters {
+                    total += fit(black_box(&d), None, &cfg, |_| {})
+                        .expect("fit")
+                        .done
+                        .train_seconds;
+                }
+                Duration::from_secs_f64(total)
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, train, layout, schemes);

@@ -440,7 +440,7 @@ fn run<O: Optimizer>(
         params: &params,
         cfg,
         threads,
-        block: cfg.engine.block_for(train.nnz()),
+        block: cfg.engine.block_for(n),
         batch: if cfg.batch_size == 0 {
             n
         } else {

@@ -189,7 +189,7 @@ pub struct EngineTuning {
     /// Updates between merges of a thread's replica [default: 256 for hot coordinates; for a whole-model replica, about 16 model sizes of work].
     #[arg(long, value_name = "N")]
     pub sync_every: Option<usize>,
-    /// Rows per shuffled block [default: 1 for small data, 64 otherwise].
+    /// Rows per shuffled block [default: 64 from 16,384 rows up, else 1].
     #[arg(long, value_name = "B")]
     pub shuffle_block: Option<usize>,
     /// Apply each thread's gradients D of its updates after computing them.
