@@ -185,6 +185,23 @@ fn bad_training_parameters_exit_2() {
             "lr-schedule",
         ),
         (vec!["--grad-noise", "nan"], "grad-noise"),
+        (vec!["--scheme", "delay-tolerant"], "adagrad"),
+        (
+            vec![
+                "--scheme",
+                "delay-tolerant",
+                "--optimizer",
+                "adagrad",
+                "--l1",
+                "0.1",
+            ],
+            "L2 only",
+        ),
+        (vec!["--threads", "0"], "threads"),
+        (vec!["--replicate", "some"], "replicate"),
+        (vec!["--sync-every", "0"], "sync-every"),
+        (vec!["--scheme", "wild"], "scheme"),
+        (vec!["--delay", "5", "--batch-size", "4"], "delay"),
     ] {
         let mut a = vec!["train", "--data", &data, "-q"];
         a.extend(args.iter().copied());

@@ -92,14 +92,7 @@ fn dense_sgd(d: &SparseDataset, lr: f64, lambda: f64, epochs: usize) -> Vec<f64>
     for _ in 0..epochs {
         for r in 0..d.rows() {
             let (i, v) = d.row(r);
-            let y = f64::from(d.y()[r]);
-            let z: f64 = i
-                .iter()
-                .zip(v)
-                .map(|(&j, &x)| w[j as usize] * f64::from(x))
-                .sum::<f64>()
-                + w[d.cols()];
-            let dl = -y / (1.0 + (y * z).exp());
+            let dl = logistic_dl(d, &w, r);
             let mut g = vec![0f64; w.len()];
             for (&j, &x) in i.iter().zip(v) {
                 g[j as usize] = dl * f64::from(x);
@@ -111,6 +104,19 @@ fn dense_sgd(d: &SparseDataset, lr: f64, lambda: f64, epochs: usize) -> Vec<f64>
         }
     }
     w
+}
+
+/// d(log loss)/d(score) of row `r` under dense f64 weights `w` (bias last).
+fn logistic_dl(d: &SparseDataset, w: &[f64], r: usize) -> f64 {
+    let (i, v) = d.row(r);
+    let y = f64::from(d.y()[r]);
+    let z: f64 = i
+        .iter()
+        .zip(v)
+        .map(|(&j, &x)| w[j as usize] * f64::from(x))
+        .sum::<f64>()
+        + w[d.cols()];
+    -y / (1.0 + (y * z).exp())
 }
 
 fn weights(out: &wildsgd::train::TrainOutcome) -> Vec<f64> {
@@ -168,14 +174,7 @@ fn degree_l2_is_hogwild_per_touch_form_and_shares_the_optimum() {
     let mut w = vec![0f64; d.cols() + 1];
     for r in 0..d.rows() {
         let (i, v) = d.row(r);
-        let y = f64::from(d.y()[r]);
-        let z: f64 = i
-            .iter()
-            .zip(v)
-            .map(|(&j, &x)| w[j as usize] * f64::from(x))
-            .sum::<f64>()
-            + w[d.cols()];
-        let dl = -y / (1.0 + (y * z).exp());
+        let dl = logistic_dl(&d, &w, r);
         for (&j, &x) in i.iter().zip(v) {
             let j = j as usize;
             w[j] -= lr * (dl * f64::from(x) + lambda * n / deg[j] * w[j]);
@@ -193,14 +192,7 @@ fn degree_l2_is_hogwild_per_touch_form_and_shares_the_optimum() {
         let mut g = vec![0f64; opt.len()];
         for r in 0..d.rows() {
             let (i, v) = d.row(r);
-            let y = f64::from(d.y()[r]);
-            let z: f64 = i
-                .iter()
-                .zip(v)
-                .map(|(&j, &x)| opt[j as usize] * f64::from(x))
-                .sum::<f64>()
-                + opt[d.cols()];
-            let dl = -y / (1.0 + (y * z).exp()) / n;
+            let dl = logistic_dl(&d, &opt, r) / n;
             for (&j, &x) in i.iter().zip(v) {
                 g[j as usize] += dl * f64::from(x);
             }
@@ -249,14 +241,7 @@ fn full_batch_is_gradient_descent() {
         let mut touched = vec![false; w.len()];
         for r in 0..d.rows() {
             let (i, v) = d.row(r);
-            let y = f64::from(d.y()[r]);
-            let z: f64 = i
-                .iter()
-                .zip(v)
-                .map(|(&j, &x)| w[j as usize] * f64::from(x))
-                .sum::<f64>()
-                + w[d.cols()];
-            let dl = -y / (1.0 + (y * z).exp()) / n;
+            let dl = logistic_dl(&d, &w, r) / n;
             for (&j, &x) in i.iter().zip(v) {
                 g[j as usize] += dl * f64::from(x);
                 touched[j as usize] = true;

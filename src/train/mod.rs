@@ -196,6 +196,12 @@ impl TrainConfig {
                 "delay-tolerant is AdaGrad's AdaptiveRevision: use it with --optimizer adagrad",
             ));
         }
+        if self.engine.scheme == Scheme::DelayTolerant && (self.l1 > 0.0 || self.grad_noise > 0.0) {
+            return Err(Error::config(
+                "scheme",
+                "delay-tolerant (AdaptiveRevision) supports L2 only: drop --l1 and --grad-noise",
+            ));
+        }
         if (self.engine.delay > 0 || self.engine.scheme == Scheme::DelayTolerant)
             && self.batch_size != 1
         {
