@@ -276,6 +276,24 @@ fn compare_draws_a_chart() {
         "{}",
         &chart[..200]
     );
+    let png = dir.path().join("opt.png");
+    let out = wildsgd([
+        "compare",
+        "--data",
+        &arg(&bundled("a9a/a9a.t")),
+        "--optimizers",
+        "sgd,adagrad",
+        "--epochs",
+        "1",
+        "--plot",
+        &arg(&png),
+        "-q",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        fs::read(&png).unwrap().starts_with(b"\x89PNG\r\n"),
+        "a PNG file"
+    );
     let err = assert_bad_input(&wildsgd([
         "compare",
         "--data",

@@ -1,4 +1,5 @@
-//! Line charts (SVG) for `compare` and `bench`, drawn with plotters.
+//! Line charts for `compare` and `bench`, drawn with plotters as SVG; a `.png` name
+//! rasterizes that SVG with resvg (pure Rust; text uses the system's fonts).
 
 use std::path::Path;
 
@@ -11,7 +12,46 @@ pub struct Series {
     pub points: Vec<(f64, f64)>,
 }
 
-/// Draws `series` as lines with markers into an SVG file at `path`, written atomically.
+/// Checks that `path` names a chart format we write (`.svg` or `.png`).
+pub fn check_chart_path(path: &Path) -> Result<()> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("svg" | "png") => Ok(()),
+        other => bail!(wildsgd::Error::config(
+            "plot",
+            format!(
+                "{}: unsupported chart format {:?}; use a .svg or .png file name",
+                path.display(),
+                other.unwrap_or("")
+            )
+        )),
+    }
+}
+
+/// Rasterizes an SVG document to PNG bytes.
+fn svg_to_png(svg: &str) -> Result<Vec<u8>> {
+    use resvg::{tiny_skia, usvg};
+    let mut opt = usvg::Options::default();
+    let db = opt.fontdb_mut();
+    db.load_system_fonts();
+    // The chart asks for "sans-serif"; map it to an installed family (DejaVu Sans,
+    // Liberation Sans, ...) rather than fontdb's default of Arial.
+    let family = db
+        .faces()
+        .flat_map(|f| f.families.iter().map(|(name, _)| name.clone()))
+        .min_by_key(|name| (!name.contains("Sans"), name.contains("Mono"), name.len()));
+    if let Some(family) = family {
+        db.set_sans_serif_family(family);
+    }
+    let tree = usvg::Tree::from_str(svg, &opt)?;
+    let size = tree.size().to_int_size();
+    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
+        .ok_or_else(|| anyhow::anyhow!("empty chart"))?;
+    resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
+    Ok(pixmap.encode_png()?)
+}
+
+/// Draws `series` as lines with markers into `path` (SVG, or PNG for a `.png` name),
+/// written atomically.
 pub fn line_chart(
     path: &Path,
     title: &str,
@@ -19,17 +59,7 @@ pub fn line_chart(
     y_label: &str,
     series: &[Series],
 ) -> Result<()> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("svg") => {}
-        other => bail!(wildsgd::Error::config(
-            "plot",
-            format!(
-                "{}: unsupported chart format {:?}; use a .svg file name",
-                path.display(),
-                other.unwrap_or("")
-            )
-        )),
-    }
+    check_chart_path(path)?;
     let pts = series
         .iter()
         .flat_map(|s| s.points.iter())
@@ -95,11 +125,14 @@ pub fn line_chart(
             .draw()?;
         root.present()?;
     }
-    wildsgd::atomic::write_atomic(path, svg.as_bytes()).map_err(|source| {
-        wildsgd::Error::Write {
-            path: path.to_path_buf(),
-            source,
-        }
+    let bytes = if path.extension().is_some_and(|e| e == "png") {
+        svg_to_png(&svg)?
+    } else {
+        svg.into_bytes()
+    };
+    wildsgd::atomic::write_atomic(path, &bytes).map_err(|source| wildsgd::Error::Write {
+        path: path.to_path_buf(),
+        source,
     })?;
     Ok(())
 }

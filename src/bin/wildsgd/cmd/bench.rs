@@ -41,17 +41,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     if a.threads.is_empty() || a.threads.contains(&0) {
         return Err(wildsgd::Error::config("threads", "a list of counts, each at least 1").into());
     }
-    if let Some(p) = a
-        .plot
-        .as_ref()
-        .and_then(|p| p.extension())
-        .filter(|e| *e != "svg")
-    {
-        return Err(wildsgd::Error::config(
-            "plot",
-            format!("unsupported chart format {p:?}; use a .svg file name"),
-        )
-        .into());
+    if let Some(p) = &a.plot {
+        crate::plot::check_chart_path(p)?;
     }
     let (train, valid) = load_train_valid(&a.data, &a.opts)?;
     let base = config(&a.optimizer, &a.opts, None, train.rows())?;

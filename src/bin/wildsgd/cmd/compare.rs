@@ -19,13 +19,7 @@ pub fn run(a: &CompareArgs) -> Result<()> {
     for c in &configs {
         c.check()?;
     }
-    if let Some(p) = a.plot.extension().filter(|e| *e != "svg") {
-        return Err(wildsgd::Error::config(
-            "plot",
-            format!("unsupported chart format {p:?}; use a .svg file name"),
-        )
-        .into());
-    }
+    crate::plot::check_chart_path(&a.plot)?;
     let mut sink = ReportSink::open(a.report.as_deref())?;
     let mut series = Vec::new();
     let mut rows = Vec::new();
