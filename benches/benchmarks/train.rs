@@ -80,6 +80,24 @@ fn train(c: &mut Criterion) {
             },
         ),
         (
+            "sgd_block_shuffle_no_l2",
+            TrainConfig {
+                lr: Some(0.1),
+                l2: Some(0.0),
+                epochs: 1,
+                ..Default::default()
+            },
+        ),
+        (
+            "sgd_file_order_lazy_l2",
+            TrainConfig {
+                lr: Some(0.1),
+                order: Order::None,
+                epochs: 1,
+                ..Default::default()
+            },
+        ),
+        (
             "adagrad_file_order_no_l2",
             TrainConfig {
                 optimizer: OptimizerKind::from_name("adagrad").expect("known"),
