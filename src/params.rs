@@ -81,6 +81,37 @@ impl SharedParams {
         unsafe { self.slots.get_unchecked(j * self.stride + k) }.store(v, Relaxed)
     }
 
+    /// Flat slot `i` (= j·stride + k), without a bounds check.
+    ///
+    /// # Safety
+    /// `i < self.coords() * self.stride()`.
+    #[inline(always)]
+    pub unsafe fn slot_unchecked(&self, i: usize) -> f32 {
+        debug_assert!(i < self.slots.len());
+        // SAFETY: the caller guarantees i < slots.len().
+        unsafe { self.slots.get_unchecked(i) }.load(Relaxed)
+    }
+
+    /// Sets flat slot `i`, without a bounds check.
+    ///
+    /// # Safety
+    /// `i < self.coords() * self.stride()`.
+    #[inline(always)]
+    pub unsafe fn set_slot_unchecked(&self, i: usize, v: f32) {
+        debug_assert!(i < self.slots.len());
+        // SAFETY: as in `slot_unchecked`.
+        unsafe { self.slots.get_unchecked(i) }.store(v, Relaxed)
+    }
+
+    /// Adds `v` to flat slot `i` with a compare-and-swap loop (see [`SharedParams::add`]).
+    ///
+    /// # Panics
+    /// If `i` is out of range.
+    #[inline(always)]
+    pub fn add_slot(&self, i: usize, v: f32) {
+        self.slots[i].fetch_add(v, Relaxed);
+    }
+
     /// Adds `v` to slot `k` of coordinate `j` with a compare-and-swap loop, so that no
     /// concurrent addition is lost (the lossless alternative to load/compute/store).
     #[inline(always)]

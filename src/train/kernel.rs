@@ -19,10 +19,11 @@ use crate::params::SharedParams;
 /// `get` and `put` do no bounds checks; [`Kernel::check`] guarantees every coordinate the
 /// kernel passes is below `coords()` and every slot below the stride.
 pub(crate) trait Store {
-    /// Slot `k` of coordinate `j`.
-    fn get(&self, j: usize, k: usize) -> f32;
-    /// Replaces slot `k` of coordinate `j`, which was read as `old`, by `new`.
-    fn put(&mut self, j: usize, k: usize, old: f32, new: f32);
+    /// Flat slot `i` (= j·stride + k, computed by the kernel with a compile-time
+    /// stride) of coordinate `j`.
+    fn get(&self, j: usize, i: usize) -> f32;
+    /// Replaces flat slot `i` of coordinate `j`, which was read as `old`, by `new`.
+    fn put(&mut self, j: usize, i: usize, old: f32, new: f32);
 }
 
 /// Shared atomics, relaxed load / compute / relaxed store: a concurrent update of the
@@ -32,14 +33,15 @@ pub(crate) struct Direct<'a>(pub &'a SharedParams);
 
 impl Store for Direct<'_> {
     #[inline(always)]
-    fn get(&self, j: usize, k: usize) -> f32 {
-        // SAFETY: `Kernel::check` verified j < coords and the kernel only asks k < stride.
-        unsafe { self.0.get_unchecked(j, k) }
+    fn get(&self, _j: usize, i: usize) -> f32 {
+        // SAFETY: `Kernel::check` verified j < coords and stride = 1 + STATE, and the kernel
+        // asks i = j·stride + k with k < stride, so i < coords·stride.
+        unsafe { self.0.slot_unchecked(i) }
     }
     #[inline(always)]
-    fn put(&mut self, j: usize, k: usize, _old: f32, new: f32) {
+    fn put(&mut self, _j: usize, i: usize, _old: f32, new: f32) {
         // SAFETY: as in `get`.
-        unsafe { self.0.set_unchecked(j, k, new) }
+        unsafe { self.0.set_slot_unchecked(i, new) }
     }
 }
 
@@ -50,13 +52,13 @@ pub(crate) struct Cas<'a>(pub &'a SharedParams);
 
 impl Store for Cas<'_> {
     #[inline(always)]
-    fn get(&self, j: usize, k: usize) -> f32 {
+    fn get(&self, _j: usize, i: usize) -> f32 {
         // SAFETY: as in `Direct::get`.
-        unsafe { self.0.get_unchecked(j, k) }
+        unsafe { self.0.slot_unchecked(i) }
     }
     #[inline(always)]
-    fn put(&mut self, j: usize, k: usize, old: f32, new: f32) {
-        self.0.add(j, k, new - old);
+    fn put(&mut self, _j: usize, i: usize, old: f32, new: f32) {
+        self.0.add_slot(i, new - old);
     }
 }
 
@@ -151,39 +153,38 @@ impl Local<'_> {
 
 impl Store for Local<'_> {
     #[inline(always)]
-    fn get(&self, j: usize, k: usize) -> f32 {
-        // SAFETY: `Kernel::check` verified j < coords, and k < stride, so the index is
-        // below coords·stride = local.len().
-        unsafe { *self.0.local.get_unchecked(j * self.0.stride + k) }
+    fn get(&self, _j: usize, i: usize) -> f32 {
+        // SAFETY: i = j·stride + k < coords·stride = local.len() (see `Direct::get`).
+        unsafe { *self.0.local.get_unchecked(i) }
     }
     #[inline(always)]
-    fn put(&mut self, j: usize, k: usize, _old: f32, new: f32) {
+    fn put(&mut self, _j: usize, i: usize, _old: f32, new: f32) {
         // SAFETY: as in `get`.
-        unsafe { *self.0.local.get_unchecked_mut(j * self.0.stride + k) = new }
+        unsafe { *self.0.local.get_unchecked_mut(i) = new }
     }
 }
 
 impl Store for Replica<'_> {
     #[inline(always)]
-    fn get(&self, j: usize, k: usize) -> f32 {
-        // SAFETY: `Kernel::check` verified j < coords (= hot.len()), and k < stride, so
-        // j·stride + k < local.len().
+    fn get(&self, j: usize, i: usize) -> f32 {
+        // SAFETY: `Kernel::check` verified j < coords (= hot.len()), and i = j·stride + k
+        // < coords·stride = local.len() = the shared slot count.
         unsafe {
             if *self.hot.get_unchecked(j) != 0 {
-                *self.local.get_unchecked(j * self.stride + k)
+                *self.local.get_unchecked(i)
             } else {
-                self.shared.get_unchecked(j, k)
+                self.shared.slot_unchecked(i)
             }
         }
     }
     #[inline(always)]
-    fn put(&mut self, j: usize, k: usize, _old: f32, new: f32) {
+    fn put(&mut self, j: usize, i: usize, _old: f32, new: f32) {
         // SAFETY: as in `get`.
         unsafe {
             if *self.hot.get_unchecked(j) != 0 {
-                *self.local.get_unchecked_mut(j * self.stride + k) = new;
+                *self.local.get_unchecked_mut(i) = new;
             } else {
-                self.shared.set_unchecked(j, k, new);
+                self.shared.set_slot_unchecked(i, new);
             }
         }
     }
@@ -284,10 +285,13 @@ impl BatchScratch {
 }
 
 impl<O: Optimizer> Kernel<'_, O> {
+    /// Slots per coordinate, known at compile time: the weight and the optimizer state.
+    const STRIDE: usize = 1 + O::STATE;
+
     /// Checks the invariants the unchecked parameter accesses rely on: every feature
     /// index and the bias are coordinates of `p`, and `p` has this optimizer's stride.
     pub(crate) fn check(&self, p: &SharedParams) {
-        assert!(p.stride() > O::STATE, "parameter stride");
+        assert_eq!(p.stride(), Self::STRIDE, "parameter stride");
         let max = self
             .indices
             .iter()
@@ -307,10 +311,11 @@ impl<O: Optimizer> Kernel<'_, O> {
         let (lo, hi) = (self.indptr[r], self.indptr[r + 1]);
         let mut z = 0f32;
         for (&j, &x) in self.indices[lo..hi].iter().zip(&self.values[lo..hi]) {
-            z += p.get(j as usize, 0) * x;
+            let j = j as usize;
+            z += p.get(j, j * Self::STRIDE) * x;
         }
         if let Some(b) = self.bias {
-            z += p.get(b, 0);
+            z += p.get(b, b * Self::STRIDE);
         }
         z * s
     }
@@ -329,12 +334,13 @@ impl<O: Optimizer> Kernel<'_, O> {
         st: &Step<O::Ctx>,
         rng: &mut R,
     ) {
+        let base = j * Self::STRIDE;
         let mut state = [0f32; MAX_STATE];
         for (k, s) in state.iter_mut().enumerate().take(O::STATE) {
-            *s = p.get(j, 1 + k);
+            *s = p.get(j, base + 1 + k);
         }
         let old_state = state;
-        let stored = p.get(j, 0);
+        let stored = p.get(j, base);
         let mut w = stored;
         if SCALED {
             w *= st.scale_after;
@@ -357,9 +363,9 @@ impl<O: Optimizer> Kernel<'_, O> {
         } else {
             w_new
         };
-        p.put(j, 0, stored, w_out);
+        p.put(j, base, stored, w_out);
         for k in 0..O::STATE {
-            p.put(j, 1 + k, old_state[k], state[k]);
+            p.put(j, base + 1 + k, old_state[k], state[k]);
         }
     }
 

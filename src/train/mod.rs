@@ -437,7 +437,10 @@ fn run<O: Optimizer>(
         l1: (cfg.l1 > 0.0).then_some((cfg.l1 as f32, &deg_scale[..])),
         noise: (cfg.grad_noise > 0.0).then_some((cfg.grad_noise, cfg.grad_noise_gamma)),
     };
-    kernel.check(&params);
+    if !ar {
+        // AdaptiveRevision keeps its own 4-slot layout and reads it with checked accesses.
+        kernel.check(&params);
+    }
     let sync_every =
         cfg.engine
             .sync_interval(whole, coords, stride, train.nnz() as f64 / n.max(1) as f64);
@@ -893,7 +896,7 @@ fn delay_tolerant_epoch<O: Optimizer>(
     for &r in perm {
         let r = r as usize;
         ws.t += 1;
-        let z = k.score(&kernel::Direct(p), r, 1.0);
+        let z: f32 = coords_of(r).map(|(j, x)| p.get(j, 0) * x).sum();
         let (linear, factor, dl) = k.loss.loss_parts_and_dloss(z, k.labels[r]);
         part.loss.add(linear, factor);
         // Read ḡ for every coordinate of the row, as the worker saw it.
