@@ -22,6 +22,7 @@
 mod kernel;
 mod order;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -370,6 +371,11 @@ struct DelayQueue {
     gbar: Vec<f32>,
 }
 
+/// Trains one epoch (number, rate, per-example losses for curriculum orders) on every
+/// worker, reporting progress, and returns the workers' parts.
+type EpochRunner<'r> = dyn FnMut(usize, f32, Option<Arc<Vec<f32>>>, &mut dyn FnMut(Progress<'_>)) -> Vec<EpochPart>
+    + 'r;
+
 /// One epoch's result from one worker.
 #[derive(Default)]
 struct EpochPart {
@@ -485,111 +491,143 @@ fn run<O: Optimizer>(
     let pin = cfg.engine.pin && !cfg.engine.oversubscribed();
     let spawn = cfg.engine.scheme != Scheme::Sequential;
 
-    for epoch in 0..cfg.epochs {
-        let lr = sched.rate(epoch);
-        let losses = cfg.order.needs_losses().then(|| {
-            let m = snapshot(&params, cfg, d, 1.0);
-            let s = m.scores(train);
-            s.iter()
-                .zip(train.y())
-                .map(|(&z, &y)| cfg.loss.loss(z, y))
-                .collect::<Vec<f32>>()
-        });
-        shared.done.store(0, std::sync::atomic::Ordering::Relaxed);
-        let start = Instant::now();
-        let parts: Vec<EpochPart> = if !spawn {
+    // The epoch loop, written once; `runner` trains one epoch on every worker and
+    // returns their parts (inline for `sequential`, on persistent threads otherwise).
+    let mut epochs = |runner: &mut EpochRunner<'_>| -> Result<()> {
+        for epoch in 0..cfg.epochs {
+            let lr = sched.rate(epoch);
+            let losses = cfg.order.needs_losses().then(|| {
+                let m = snapshot(&params, cfg, d, 1.0);
+                let s = m.scores(train);
+                Arc::new(
+                    s.iter()
+                        .zip(train.y())
+                        .map(|(&z, &y)| cfg.loss.loss(z, y))
+                        .collect::<Vec<f32>>(),
+                )
+            });
+            shared.done.store(0, std::sync::atomic::Ordering::Relaxed);
+            let start = Instant::now();
+            let parts = runner(epoch, lr, losses, &mut *progress);
+            let seconds = start.elapsed().as_secs_f64();
+            train_seconds += seconds;
+            let total_loss: f64 = parts.iter().map(|p| p.loss.total()).sum();
+            let updates: u64 = parts.iter().map(|p| p.updates).sum();
+            let train_loss = total_loss / n as f64;
+            if !train_loss.is_finite() {
+                return Err(Error::Diverged {
+                    epoch: epoch + 1,
+                    lr,
+                });
+            }
+            let model = snapshot(&params, cfg, d, 1.0);
+            let m = valid.map(|v| metrics::evaluate(&model, v));
+            sched.observe(m.map_or(train_loss, |m| m.loss));
+            let rep = EpochReport {
+                epoch: epoch + 1,
+                seconds,
+                lr,
+                train_loss,
+                test_loss: m.map(|m| m.loss),
+                test_accuracy: m.map(|m| m.accuracy),
+                test_auc: m.and_then(|m| m.auc),
+                updates,
+                nnz: train.nnz() as u64,
+                nnz_per_sec: train.nnz() as f64 / seconds.max(1e-12),
+            };
+            progress(Progress::Epoch(&rep));
+            history.push(rep);
+            if let (Some(patience), Some(mm)) = (cfg.early_stop, m) {
+                let improved = best.as_ref().is_none_or(|b| mm.loss < b.0);
+                if improved {
+                    let mut w = model.weights.clone();
+                    w.push(model.bias);
+                    best = Some((mm.loss, epoch + 1, w, m));
+                } else if epoch + 1 - best.as_ref().map_or(0, |b| b.1) >= patience {
+                    stopped_early = true;
+                    break;
+                }
+            }
+        }
+
+        Ok(())
+    };
+
+    if !spawn {
+        let ws = &mut workers[0];
+        epochs(&mut |epoch, lr, losses, _| {
             vec![worker_epoch(
                 &shared,
-                &mut workers[0],
+                ws,
                 epoch,
                 lr,
                 0..n,
-                losses.as_deref(),
+                losses.as_deref().map(|v| &v[..]),
             )]
-        } else {
-            let coordinator = std::thread::current();
-            let finished = std::sync::atomic::AtomicUsize::new(0);
-            std::thread::scope(|s| {
-                let handles: Vec<_> = workers
-                    .iter_mut()
-                    .map(|ws| {
-                        let (shared, losses, coordinator, finished) =
-                            (&shared, losses.as_deref(), coordinator.clone(), &finished);
-                        let share = ws.id * n / threads..(ws.id + 1) * n / threads;
-                        s.spawn(move || {
-                            if pin {
-                                crate::engine::pin_current(ws.id);
-                            }
-                            let part = worker_epoch(shared, ws, epoch, lr, share, losses);
-                            // Count, then wake the coordinator at once rather than at its
-                            // next tick (it checks the count, which is already up to date).
-                            finished.fetch_add(1, std::sync::atomic::Ordering::Release);
-                            coordinator.unpark();
-                            part
-                        })
-                    })
-                    .collect();
+        })?;
+    } else {
+        std::thread::scope(|s| -> Result<()> {
+            let (part_tx, part_rx) = std::sync::mpsc::channel::<EpochPart>();
+            let mut jobs = Vec::with_capacity(threads);
+            let mut handles = Vec::with_capacity(threads);
+            for mut ws in workers.drain(..) {
+                let (job_tx, job_rx) =
+                    std::sync::mpsc::channel::<(usize, f32, Option<Arc<Vec<f32>>>)>();
+                jobs.push(job_tx);
+                let (shared, part_tx) = (&shared, part_tx.clone());
+                let share = ws.id * n / threads..(ws.id + 1) * n / threads;
+                handles.push(s.spawn(move || {
+                    if pin {
+                        crate::engine::pin_current(ws.id);
+                    }
+                    // One thread per worker for the whole run: an epoch starts when its job
+                    // arrives and ends by sending its part back.
+                    while let Ok((epoch, lr, losses)) = job_rx.recv() {
+                        let part = worker_epoch(
+                            shared,
+                            &mut ws,
+                            epoch,
+                            lr,
+                            share.clone(),
+                            losses.as_deref().map(|v| &v[..]),
+                        );
+                        if part_tx.send(part).is_err() {
+                            break;
+                        }
+                    }
+                }));
+            }
+            drop(part_tx);
+            let result = epochs(&mut |epoch, lr, losses, progress| {
+                for job in &jobs {
+                    job.send((epoch, lr, losses.clone()))
+                        .expect("worker threads live until the run ends");
+                }
+                let mut parts = Vec::with_capacity(threads);
                 let mut last = 0;
-                while finished.load(std::sync::atomic::Ordering::Acquire) < handles.len() {
-                    std::thread::park_timeout(std::time::Duration::from_millis(50));
-                    let done = shared.done.load(std::sync::atomic::Ordering::Relaxed);
-                    if done != last {
-                        progress(Progress::Examples { epoch, done });
-                        last = done;
+                while parts.len() < threads {
+                    match part_rx.recv_timeout(std::time::Duration::from_millis(50)) {
+                        Ok(p) => parts.push(p),
+                        Err(_) => {
+                            // A worker that ended while its epoch is pending has panicked (a
+                            // bug); stop waiting and let the scope re-raise the panic.
+                            if handles.iter().any(|h| h.is_finished()) {
+                                break;
+                            }
+                            let done = shared.done.load(std::sync::atomic::Ordering::Relaxed);
+                            if done != last {
+                                progress(Progress::Examples { epoch, done });
+                                last = done;
+                            }
+                        }
                     }
                 }
-                handles
-                    .into_iter()
-                    .map(|h| h.join().expect("worker panicked"))
-                    .collect()
-            })
-        };
-        let seconds = start.elapsed().as_secs_f64();
-        train_seconds += seconds;
-        // A single worker's lazy-L2 scale is folded back so the parameters hold the true weights.
-        for ws in &mut workers {
-            if ws.scale != 1.0 {
-                params.scale_weights(ws.scale as f32);
-                ws.scale = 1.0;
-            }
-        }
-        let total_loss: f64 = parts.iter().map(|p| p.loss.total()).sum();
-        let updates: u64 = parts.iter().map(|p| p.updates).sum();
-        let train_loss = total_loss / n as f64;
-        if !train_loss.is_finite() {
-            return Err(Error::Diverged {
-                epoch: epoch + 1,
-                lr,
+                assert_eq!(parts.len(), threads, "a training thread panicked");
+                parts
             });
-        }
-        let model = snapshot(&params, cfg, d, 1.0);
-        let m = valid.map(|v| metrics::evaluate(&model, v));
-        sched.observe(m.map_or(train_loss, |m| m.loss));
-        let rep = EpochReport {
-            epoch: epoch + 1,
-            seconds,
-            lr,
-            train_loss,
-            test_loss: m.map(|m| m.loss),
-            test_accuracy: m.map(|m| m.accuracy),
-            test_auc: m.and_then(|m| m.auc),
-            updates,
-            nnz: train.nnz() as u64,
-            nnz_per_sec: train.nnz() as f64 / seconds.max(1e-12),
-        };
-        progress(Progress::Epoch(&rep));
-        history.push(rep);
-        if let (Some(patience), Some(mm)) = (cfg.early_stop, m) {
-            let improved = best.as_ref().is_none_or(|b| mm.loss < b.0);
-            if improved {
-                let mut w = model.weights.clone();
-                w.push(model.bias);
-                best = Some((mm.loss, epoch + 1, w, m));
-            } else if epoch + 1 - best.as_ref().map_or(0, |b| b.1) >= patience {
-                stopped_early = true;
-                break;
-            }
-        }
+            drop(jobs);
+            result
+        })?;
     }
 
     let last = history.last().expect("at least one epoch").epoch;
@@ -705,6 +743,13 @@ fn worker_epoch<O: Optimizer>(
         );
     }
     ws.perm = perm;
+    // A lone worker's lazy-L2 scale is folded back so the parameters hold the true
+    // weights (replicas fold theirs at each merge; with shared coordinates and several
+    // threads there is no lazy scale).
+    if ws.scale != 1.0 {
+        sh.params.scale_weights(ws.scale as f32);
+        ws.scale = 1.0;
+    }
     part
 }
 
