@@ -156,3 +156,34 @@ fn adaptive_revision_without_delay_is_adagrad_and_handles_delay() {
         "delay-tolerant needs adagrad"
     );
 }
+
+#[test]
+fn replicas_do_not_overshoot_the_bias_with_many_threads() {
+    // Long merge intervals on power-law data: every thread corrects the bias from the same
+    // stale value, so summing their changes would overshoot it by the thread count.
+    let cfg = wildsgd::generate::SparseGenConfig {
+        rows: 24_000,
+        features: 3_000,
+        nnz_per_row: 20,
+        ..Default::default()
+    };
+    let mut text = Vec::new();
+    cfg.write(&mut text, |_| {}).unwrap().unwrap();
+    let all = wildsgd::data::libsvm::parse(&text, &LibsvmOptions::default()).unwrap();
+    let (train, test) = all.split_holdout(0.25, 3).unwrap();
+    let reference = run(&train, &test, Scheme::Sequential, 1, |_| {})
+        .done
+        .test_loss
+        .unwrap();
+    for threads in [3, 4] {
+        let out = run(&train, &test, Scheme::Hogwild, threads, |c| {
+            c.engine.replicate = Replication::All;
+            c.engine.sync_every = 3_000;
+        });
+        let loss = out.done.test_loss.unwrap();
+        assert!(
+            (loss - reference).abs() < 0.02,
+            "{threads} threads: {loss} vs sequential {reference}"
+        );
+    }
+}

@@ -344,6 +344,8 @@ struct Shared<'a, O: Optimizer> {
     hot_list: Vec<u32>,
     /// The whole model is replicated.
     whole: bool,
+    /// Per-coordinate factor on a replica's change at a merge.
+    merge_weight: Vec<f32>,
     sync_every: u64,
     lock: std::sync::Mutex<()>,
     /// Examples done in the current epoch, over all threads (for the progress bar).
@@ -447,9 +449,13 @@ fn run<O: Optimizer>(
         // AdaptiveRevision keeps its own 4-slot layout and reads it with checked accesses.
         kernel.check(&params);
     }
-    let sync_every =
-        cfg.engine
-            .sync_interval(whole, coords, stride, train.nnz() as f64 / n.max(1) as f64);
+    let sync_every = cfg.engine.sync_interval(
+        whole,
+        coords,
+        stride,
+        train.nnz() as f64 / n.max(1) as f64,
+        threads,
+    );
     let shared = Shared {
         kernel,
         params: &params,
@@ -465,6 +471,7 @@ fn run<O: Optimizer>(
         hot,
         hot_list,
         whole,
+        merge_weight: kernel::merge_weights(&deg, n, threads),
         sync_every: sync_every as u64,
         lock: std::sync::Mutex::new(()),
         done: Default::default(),
@@ -713,12 +720,17 @@ fn worker_epoch<O: Optimizer>(
     } else if sh.cfg.engine.delay > 0 {
         delayed_epoch(sh, ws, &perm, lr, &mut part);
     } else if sh.whole {
-        let mut store = kernel::Local(kernel::Replica::new(sh.params, &sh.hot, &sh.hot_list));
+        let mut store = kernel::Local(kernel::Replica::new(
+            sh.params,
+            &sh.hot,
+            &sh.hot_list,
+            &sh.merge_weight,
+        ));
         plain_epoch(sh, ws, &perm, lr, &mut store, &mut part, true);
         store.sync(ws.scale as f32);
         ws.scale = 1.0;
     } else if !sh.hot_list.is_empty() {
-        let mut store = kernel::Replica::new(sh.params, &sh.hot, &sh.hot_list);
+        let mut store = kernel::Replica::new(sh.params, &sh.hot, &sh.hot_list, &sh.merge_weight);
         plain_epoch(sh, ws, &perm, lr, &mut store, &mut part, true);
         store.sync();
     } else if sh.cfg.engine.lossless {
