@@ -26,8 +26,8 @@
 //! back), as DimmWitted's per-core model and HOGWILD++ do; cold coordinates stay
 //! shared. `auto`, with several threads: a model of at most 1 MiB (weights and state)
 //! is replicated whole (DimmWitted's per-core model: a thread touches only its own
-//! copy between merges, which are spaced so a merge costs about 1/64 of the work
-//! between two); a larger model replicates the coordinates present in at least 1.6 %
+//! copy between merges, spaced at about 128 model sizes of work shared among the other
+//! threads); a larger model replicates the coordinates present in at least 1.6 %
 //! of the rows (touched about 4 times between two merges at the default interval of
 //! 256 updates), the rest stays shared. With one thread nothing is replicated.
 
@@ -165,13 +165,13 @@ impl EngineConfig {
 
     /// Updates between replica merges: the configured value, or by default 256 for a
     /// replica of hot coordinates; for a whole-model replica,
-    /// 64·coords·stride / (mean non-zeros per row) / (threads − 1), at least 256. The
-    /// factor bounds the staleness a thread sees (about the interval times the other
-    /// threads: 64 model sizes of work) and makes a merge cost 1/64 of the work between
-    /// two at 2 threads. Measured on RCV1-shaped data with 2 threads: merges every 16
-    /// model sizes gave 1.31–1.46x over one thread, every 64 gave 1.67x and a lower test
-    /// loss; with 4 threads on 2 cores, 16 model sizes each once gave test loss 0.67
-    /// against 0.54, which is why the interval shrinks as threads grow.
+    /// 128·coords·stride / (mean non-zeros per row) / (threads − 1), at least 256: the
+    /// staleness a thread sees (about the interval times the other threads) stays near
+    /// 128 model sizes of work whatever the thread count, and at 2 threads a merge costs
+    /// 1/128 of the work between two. Measured on RCV1-shaped data, 2 threads (3 epochs,
+    /// 5 repeats; speedup over one thread, test loss): every 16 model sizes 1.31–1.46x,
+    /// 0.5383; every 64, 1.60–1.74x, 0.5374; every 128, 1.86x, 0.5363; sequential
+    /// 0.5406. Lower `--sync-every` if convergence suffers on many cores.
     pub fn sync_interval(
         &self,
         whole_model: bool,
@@ -183,7 +183,7 @@ impl EngineConfig {
         match self.sync_every {
             0 if whole_model => {
                 let others = threads.saturating_sub(1).max(1) as f64;
-                ((64.0 * (coords * stride) as f64 / mean_nnz.max(1.0) / others) as usize).max(256)
+                ((128.0 * (coords * stride) as f64 / mean_nnz.max(1.0) / others) as usize).max(256)
             }
             0 => 256,
             k => k,
