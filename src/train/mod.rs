@@ -331,6 +331,33 @@ pub fn fit(
     crate::with_optimizer!(cfg.optimizer, o => run(o, train, valid, cfg, &mut progress))
 }
 
+/// How long a thread polls a channel before blocking on it. A blocked thread's core may
+/// go idle, and waking an idle virtual CPU can take a millisecond, longer than a whole
+/// epoch on small data (one hogwild thread on a9a ran at 0.64x of sequential); a short
+/// poll bridges the gap between epochs (evaluation) and the end of the other workers.
+const SPIN: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Polls `rx` for up to `limit`; `None` when nothing arrived (or the channel closed).
+fn spin_for<T>(rx: &std::sync::mpsc::Receiver<T>, limit: std::time::Duration) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        match rx.try_recv() {
+            Ok(v) => return Some(v),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
+            Err(std::sync::mpsc::TryRecvError::Empty) if start.elapsed() < limit => {
+                std::hint::spin_loop()
+            }
+            Err(std::sync::mpsc::TryRecvError::Empty) => return None,
+        }
+    }
+}
+
+/// Receives from `rx`, polling briefly first when `spin`; `None` when the channel closed.
+fn recv_spinning<T>(rx: &std::sync::mpsc::Receiver<T>, spin: bool) -> Option<T> {
+    let polled = if spin { spin_for(rx, SPIN) } else { None };
+    polled.or_else(|| rx.recv().ok())
+}
+
 /// What every worker shares for a run.
 struct Shared<'a, O: Optimizer> {
     kernel: Kernel<'a, O>,
@@ -573,6 +600,10 @@ fn run<O: Optimizer>(
             )]
         })?;
     } else {
+        // Poll only on cores nobody else needs: workers when each has its own core, the
+        // coordinator when a core is left over (it would otherwise steal a worker's).
+        let spin_workers = threads <= crate::engine::cores();
+        let spin_coordinator = threads < crate::engine::cores();
         std::thread::scope(|s| -> Result<()> {
             let (part_tx, part_rx) = std::sync::mpsc::channel::<EpochPart>();
             let mut jobs = Vec::with_capacity(threads);
@@ -589,7 +620,7 @@ fn run<O: Optimizer>(
                     }
                     // One thread per worker for the whole run: an epoch starts when its job
                     // arrives and ends by sending its part back.
-                    while let Ok((epoch, lr, losses)) = job_rx.recv() {
+                    while let Some((epoch, lr, losses)) = recv_spinning(&job_rx, spin_workers) {
                         let part = worker_epoch(
                             shared,
                             &mut ws,
@@ -613,6 +644,10 @@ fn run<O: Optimizer>(
                 let mut parts = Vec::with_capacity(threads);
                 let mut last = 0;
                 while parts.len() < threads {
+                    if spin_coordinator && let Some(p) = spin_for(&part_rx, SPIN) {
+                        parts.push(p);
+                        continue;
+                    }
                     match part_rx.recv_timeout(std::time::Duration::from_millis(50)) {
                         Ok(p) => parts.push(p),
                         Err(_) => {
