@@ -234,9 +234,6 @@ pub enum ParseErrorKind {
         /// What this line has.
         found: usize,
     },
-    /// The content fits none of the formats.
-    #[error("cannot tell the format: {0}")]
-    UnknownFormat(String),
     /// A binary file (model or cache) that is damaged or from another version.
     #[error("{0}")]
     BadBinary(String),

@@ -58,29 +58,6 @@ impl SharedParams {
         self.slots[j * self.stride + k].store(v, Relaxed)
     }
 
-    /// Slot `k` of coordinate `j`, without a bounds check.
-    ///
-    /// # Safety
-    /// `j < self.coords()` and `k < self.stride()`.
-    #[inline(always)]
-    pub unsafe fn get_unchecked(&self, j: usize, k: usize) -> f32 {
-        debug_assert!(j < self.coords && k < self.stride);
-        // SAFETY: the caller guarantees j < coords and k < stride, so the slot index is
-        // below coords·stride = slots.len().
-        unsafe { self.slots.get_unchecked(j * self.stride + k) }.load(Relaxed)
-    }
-
-    /// Sets slot `k` of coordinate `j`, without a bounds check.
-    ///
-    /// # Safety
-    /// `j < self.coords()` and `k < self.stride()`.
-    #[inline(always)]
-    pub unsafe fn set_unchecked(&self, j: usize, k: usize, v: f32) {
-        debug_assert!(j < self.coords && k < self.stride);
-        // SAFETY: as in `get_unchecked`.
-        unsafe { self.slots.get_unchecked(j * self.stride + k) }.store(v, Relaxed)
-    }
-
     /// Flat slot `i` (= j·stride + k), without a bounds check.
     ///
     /// # Safety
@@ -128,17 +105,6 @@ impl SharedParams {
     pub fn scale_weights(&self, s: f32) {
         for j in 0..self.coords {
             self.set(j, 0, self.get(j, 0) * s);
-        }
-    }
-
-    /// Overwrites the weights (slot 0) with `w`, leaving optimizer state alone.
-    ///
-    /// # Panics
-    /// If `w.len() != self.coords()`.
-    pub fn set_weights(&self, w: &[f32]) {
-        assert_eq!(w.len(), self.coords);
-        for (j, &v) in w.iter().enumerate() {
-            self.set(j, 0, v);
         }
     }
 }
