@@ -6,6 +6,7 @@
 //! | `sequential` | one thread, in the caller's thread: the reference |
 //! | `hogwild` | N pinned threads, each walking its own seeded, shuffled share of the examples every epoch, updating shared atomic parameters with no lock (Niu et al. 2011) |
 //! | `locked` | the same threads, every example's update under one global lock (the paper's baseline) |
+//! | `round-robin` | the same threads taking turns in a fixed order, one update each (the paper's RR); deterministic |
 //! | `delay-tolerant` | the hogwild threads running AdaGrad's AdaptiveRevision (McMahan & Streeter 2014) |
 //!
 //! **Allowed races.** Under `hogwild`, two threads may update the same coordinate at
@@ -44,6 +45,9 @@ pub enum Scheme {
     Hogwild,
     /// One global lock around every update.
     Locked,
+    /// Threads take turns in a fixed order, one update each (Langford et al.'s
+    /// round-robin, the Hogwild! paper's RR baseline).
+    RoundRobin,
     /// AdaGrad's AdaptiveRevision on the Hogwild! threads.
     DelayTolerant,
 }
@@ -58,6 +62,7 @@ impl Scheme {
             "sequential" => Ok(Scheme::Sequential),
             "hogwild" => Ok(Scheme::Hogwild),
             "locked" => Ok(Scheme::Locked),
+            "round-robin" => Ok(Scheme::RoundRobin),
             "delay-tolerant" => Ok(Scheme::DelayTolerant),
             other => Err(Error::config(
                 "scheme",
@@ -74,6 +79,7 @@ impl Scheme {
             Scheme::Sequential => "sequential",
             Scheme::Hogwild => "hogwild",
             Scheme::Locked => "locked",
+            Scheme::RoundRobin => "round-robin",
             Scheme::DelayTolerant => "delay-tolerant",
         }
     }

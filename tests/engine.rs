@@ -187,3 +187,27 @@ fn replicas_do_not_overshoot_the_bias_with_many_threads() {
         );
     }
 }
+
+#[test]
+fn round_robin_takes_turns_deterministically() {
+    let (train, test) = a9a();
+    let reference = run(&train, &test, Scheme::Sequential, 1, |_| {})
+        .done
+        .test_loss
+        .unwrap();
+    for opt in ["sgd", "adagrad"] {
+        let set = |c: &mut TrainConfig| c.optimizer = OptimizerKind::from_name(opt).unwrap();
+        let a = run(&train, &test, Scheme::RoundRobin, 2, set);
+        let b = run(&train, &test, Scheme::RoundRobin, 2, set);
+        // Updates are serialized in a fixed order, so two runs agree bit for bit.
+        assert_eq!(a.model.weights, b.model.weights, "{opt}");
+        assert_eq!(a.done.scheme, "round-robin");
+        if opt == "sgd" {
+            assert!((a.done.test_loss.unwrap() - reference).abs() <= TOLERANCE);
+        }
+    }
+    // Uneven shares (one thread gets a row more) and more threads than cores still finish.
+    let small = train.select(&(0..1001).collect::<Vec<_>>());
+    let out = run(&small, &test, Scheme::RoundRobin, 4, |c| c.epochs = 1);
+    assert_eq!(out.epochs[0].updates, 1001);
+}

@@ -375,6 +375,10 @@ struct Shared<'a, O: Optimizer> {
     merge_weight: Vec<f32>,
     sync_every: u64,
     lock: std::sync::Mutex<()>,
+    /// Round-robin: whose turn it is (counts turns taken this epoch).
+    turn: crossbeam_utils::CachePadded<std::sync::atomic::AtomicU64>,
+    /// Round-robin: turns each thread takes per epoch.
+    rr_rounds: usize,
     /// Examples done in the current epoch, over all threads (for the progress bar).
     done: crossbeam_utils::CachePadded<std::sync::atomic::AtomicUsize>,
 }
@@ -483,17 +487,18 @@ fn run<O: Optimizer>(
         train.nnz() as f64 / n.max(1) as f64,
         threads,
     );
+    let batch = if cfg.batch_size == 0 {
+        n
+    } else {
+        cfg.batch_size.min(n)
+    };
     let shared = Shared {
         kernel,
         params: &params,
         cfg,
         threads,
         block: cfg.engine.block_for(n),
-        batch: if cfg.batch_size == 0 {
-            n
-        } else {
-            cfg.batch_size.min(n)
-        },
+        batch,
         lazy_lambda: if l2_form == L2Form::Lazy { lambda } else { 0.0 },
         hot,
         hot_list,
@@ -501,6 +506,11 @@ fn run<O: Optimizer>(
         merge_weight: kernel::merge_weights(&deg, n, threads),
         sync_every: sync_every as u64,
         lock: std::sync::Mutex::new(()),
+        turn: Default::default(),
+        rr_rounds: (0..threads)
+            .map(|w| ((w + 1) * n / threads - w * n / threads).div_ceil(batch))
+            .max()
+            .unwrap_or(0),
         done: Default::default(),
     };
     let mut workers: Vec<WorkerState> = (0..threads)
@@ -541,6 +551,8 @@ fn run<O: Optimizer>(
                 )
             });
             shared.done.store(0, std::sync::atomic::Ordering::Relaxed);
+            // Every worker is idle between epochs, so the turn can restart at 0.
+            shared.turn.store(0, std::sync::atomic::Ordering::Relaxed);
             let start = Instant::now();
             let parts = runner(epoch, lr, losses, &mut *progress);
             let seconds = start.elapsed().as_secs_f64();
@@ -811,9 +823,27 @@ fn plain_epoch<O: Optimizer, S: kernel::Store + Syncable>(
     replica: bool,
 ) {
     let locked = sh.cfg.engine.scheme == Scheme::Locked;
+    let round_robin = sh.cfg.engine.scheme == Scheme::RoundRobin;
     let threads = sh.threads as u64;
     let sync_every = sh.sync_every;
-    for rows in perm.chunks(sh.batch) {
+    // Under round-robin every thread takes the same number of turns (the longest share's
+    // update count); a thread whose share is used up just passes its turn.
+    let rounds = if round_robin {
+        sh.rr_rounds
+    } else {
+        perm.len().div_ceil(sh.batch)
+    };
+    let mut chunks = perm.chunks(sh.batch);
+    for round in 0..rounds {
+        if round_robin {
+            wait_turn(&sh.turn, round as u64 * threads + ws.id as u64);
+        }
+        let Some(rows) = chunks.next() else {
+            if round_robin {
+                sh.turn.fetch_add(1, std::sync::atomic::Ordering::Release);
+            }
+            continue;
+        };
         ws.t += 1;
         if sh.lazy_lambda > 0.0 && ws.scale * (1.0 - f64::from(lr) * sh.lazy_lambda) < 1e-4 {
             // Fold the scale into the weights before v grows large.
@@ -832,27 +862,20 @@ fn plain_epoch<O: Optimizer, S: kernel::Store + Syncable>(
             before as f32,
             ws.scale as f32,
         );
-        if locked {
-            let _guard = sh.lock.lock().unwrap_or_else(|e| e.into_inner());
-            update(
-                &sh.kernel,
-                store,
-                rows,
-                &step,
-                ws.scratch.as_mut(),
-                &mut ws.rng,
-                &mut part.loss,
-            );
-        } else {
-            update(
-                &sh.kernel,
-                store,
-                rows,
-                &step,
-                ws.scratch.as_mut(),
-                &mut ws.rng,
-                &mut part.loss,
-            );
+        let _guard = locked.then(|| sh.lock.lock().unwrap_or_else(|e| e.into_inner()));
+        update(
+            &sh.kernel,
+            store,
+            rows,
+            &step,
+            ws.scratch.as_mut(),
+            &mut ws.rng,
+            &mut part.loss,
+        );
+        drop(_guard);
+        if round_robin {
+            // Release: the next thread's Acquire load of the turn sees this update.
+            sh.turn.fetch_add(1, std::sync::atomic::Ordering::Release);
         }
         part.updates += 1;
         if replica && ws.t.is_multiple_of(sync_every) {
@@ -861,6 +884,20 @@ fn plain_epoch<O: Optimizer, S: kernel::Store + Syncable>(
         if ws.t & 4095 == 0 {
             sh.done
                 .fetch_add(4096 * rows.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// Waits until the round-robin turn counter reaches `target`: a short spin, then
+/// yielding the core (so oversubscribed runs still make progress).
+fn wait_turn(turn: &std::sync::atomic::AtomicU64, target: u64) {
+    let mut spins = 0u32;
+    while turn.load(std::sync::atomic::Ordering::Acquire) != target {
+        if spins < 128 {
+            std::hint::spin_loop();
+            spins += 1;
+        } else {
+            std::thread::yield_now();
         }
     }
 }

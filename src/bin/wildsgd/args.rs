@@ -163,6 +163,7 @@ pub enum SchemeArg {
     Sequential,
     Hogwild,
     Locked,
+    RoundRobin,
     DelayTolerant,
 }
 

@@ -129,6 +129,7 @@ pub fn scheme(s: SchemeArg) -> Scheme {
         SchemeArg::Sequential => Scheme::Sequential,
         SchemeArg::Hogwild => Scheme::Hogwild,
         SchemeArg::Locked => Scheme::Locked,
+        SchemeArg::RoundRobin => Scheme::RoundRobin,
         SchemeArg::DelayTolerant => Scheme::DelayTolerant,
     }
 }
