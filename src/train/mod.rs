@@ -541,7 +541,7 @@ fn run<O: Optimizer>(
         for epoch in 0..cfg.epochs {
             let lr = sched.rate(epoch);
             let losses = cfg.order.needs_losses().then(|| {
-                let m = snapshot(&params, cfg, d, 1.0);
+                let m = snapshot(&params, cfg, d);
                 let s = m.scores(train);
                 Arc::new(
                     s.iter()
@@ -566,7 +566,7 @@ fn run<O: Optimizer>(
                     lr,
                 });
             }
-            let model = snapshot(&params, cfg, d, 1.0);
+            let model = snapshot(&params, cfg, d);
             let m = valid.map(|v| metrics::evaluate(&model, v));
             sched.observe(m.map_or(train_loss, |m| m.loss));
             let rep = EpochReport {
@@ -687,13 +687,13 @@ fn run<O: Optimizer>(
     let last = history.last().expect("at least one epoch").epoch;
     let (mut model, best_epoch, final_metrics) = match best {
         Some((_, e, w, m)) => {
-            let mut model = snapshot(&params, cfg, d, 1.0);
+            let mut model = snapshot(&params, cfg, d);
             model.bias = if cfg.bias { w[d] } else { 0.0 };
             model.weights = w[..d].to_vec();
             (model, e, m)
         }
         None => {
-            let model = snapshot(&params, cfg, d, 1.0);
+            let model = snapshot(&params, cfg, d);
             let m = valid.map(|v| metrics::evaluate(&model, v));
             (model, last, m)
         }
@@ -1021,41 +1021,37 @@ fn delay_tolerant_epoch<O: Optimizer>(
             }
         }
     };
-    let mut scratch = Vec::new();
     for &r in perm {
         let r = r as usize;
         ws.t += 1;
         let z: f32 = coords_of(r).map(|(j, x)| p.get(j, 0) * x).sum();
         let (linear, factor, dl) = k.loss.loss_parts_and_dloss(z, k.labels[r]);
         part.loss.add(linear, factor);
-        // Read ḡ for every coordinate of the row, as the worker saw it.
-        if delay == 0 {
-            scratch.clear();
-            scratch.extend(coords_of(r).map(|(j, _)| p.get(j, 1)));
-            apply(r, dl, &scratch);
-        } else {
-            let off = ws.queue.gbar.len();
-            ws.queue.gbar.extend(coords_of(r).map(|(j, _)| p.get(j, 1)));
-            ws.queue.items.push_back((r as u32, dl, off));
-            if ws.queue.items.len() > delay {
-                let (r0, dl0, off0) = ws.queue.items.pop_front().expect("non-empty");
-                let len = coords_of(r0 as usize).count();
-                apply(r0 as usize, dl0, &ws.queue.gbar[off0..off0 + len]);
-            }
-            // Keep the ḡ buffer from growing without bound: compact it when the oldest
-            // pending entry is far from its start.
-            if let Some(&(_, _, first)) = ws.queue.items.front()
-                && first > 1 << 20
-            {
-                ws.queue.gbar.drain(..first);
-                ws.queue.items.iter_mut().for_each(|it| it.2 -= first);
-            }
+        // Read ḡ for every coordinate of the row, as the worker saw it, and queue the
+        // gradient; apply the ones more than `delay` updates old (with no delay: this one).
+        let off = ws.queue.gbar.len();
+        ws.queue.gbar.extend(coords_of(r).map(|(j, _)| p.get(j, 1)));
+        ws.queue.items.push_back((r as u32, dl, off));
+        if ws.queue.items.len() > delay {
+            let (r0, dl0, off0) = ws.queue.items.pop_front().expect("non-empty");
+            // `apply` zips the row's coordinates with the ḡ values, so the slice may run on.
+            apply(r0 as usize, dl0, &ws.queue.gbar[off0..]);
+        }
+        // Keep the ḡ buffer from growing without bound: compact it when the oldest
+        // pending entry is far from its start (or at once when nothing is pending).
+        let first = ws
+            .queue
+            .items
+            .front()
+            .map_or(ws.queue.gbar.len(), |it| it.2);
+        if first > 1 << 20 || ws.queue.items.is_empty() {
+            ws.queue.gbar.drain(..first);
+            ws.queue.items.iter_mut().for_each(|it| it.2 -= first);
         }
         part.updates += 1;
     }
     while let Some((r0, dl0, off0)) = ws.queue.items.pop_front() {
-        let len = coords_of(r0 as usize).count();
-        apply(r0 as usize, dl0, &ws.queue.gbar[off0..off0 + len]);
+        apply(r0 as usize, dl0, &ws.queue.gbar[off0..]);
     }
     ws.queue.gbar.clear();
 }
@@ -1104,12 +1100,9 @@ fn update<O: Optimizer, S: kernel::Store>(
     }
 }
 
-/// The current model, with weights multiplied by `scale`.
-fn snapshot(p: &SharedParams, cfg: &TrainConfig, d: usize, scale: f32) -> LinearModel {
+/// The current model (weights and bias as the shared parameters hold them).
+fn snapshot(p: &SharedParams, cfg: &TrainConfig, d: usize) -> LinearModel {
     let mut w = p.weights();
-    if scale != 1.0 {
-        w.iter_mut().for_each(|v| *v *= scale);
-    }
     let bias = if cfg.bias {
         w.pop().unwrap_or(0.0)
     } else {
