@@ -52,12 +52,15 @@ fn a9a_default_settings_reach_the_optimum_within_one_percent() {
     assert!((m.loss - loss).abs() < 1e-9);
 }
 
+/// The training features below are checked on the deterministic sequential engine; the
+/// engine tests (tests/engine.rs) cover them under several threads.
 #[test]
 fn every_optimizer_reaches_84_percent_on_a9a_in_10_epochs() {
     let (train, test) = a9a();
     for name in OptimizerKind::NAMES {
         let cfg = TrainConfig {
             optimizer: OptimizerKind::from_name(name).unwrap(),
+            engine: seq(),
             ..Default::default()
         };
         let out = fit(&train, Some(&test), &cfg, |_| {}).unwrap();
@@ -267,6 +270,7 @@ fn mini_batches_train() {
         let cfg = TrainConfig {
             batch_size: b,
             optimizer: OptimizerKind::from_name("adagrad").unwrap(),
+            engine: seq(),
             ..Default::default()
         };
         let out = fit(&train, Some(&test), &cfg, |_| {}).unwrap();
@@ -308,6 +312,7 @@ fn early_stopping_keeps_the_best_epoch() {
         schedule: Some(Schedule::Constant),
         epochs: 30,
         early_stop: Some(3),
+        engine: seq(),
         ..Default::default()
     };
     let out = fit(&train, Some(&valid), &cfg, |_| {}).unwrap();
@@ -339,6 +344,7 @@ fn orders_noise_and_schedules() {
         let cfg = TrainConfig {
             order,
             epochs: 4,
+            engine: seq(),
             ..Default::default()
         };
         let out = fit(&train, Some(&test), &cfg, |_| {}).unwrap();
@@ -353,6 +359,7 @@ fn orders_noise_and_schedules() {
     let noisy = TrainConfig {
         grad_noise: 0.01,
         epochs: 4,
+        engine: seq(),
         ..Default::default()
     };
     let quiet = TrainConfig {
@@ -373,6 +380,7 @@ fn orders_noise_and_schedules() {
             factor: 0.5,
         }),
         epochs: 5,
+        engine: seq(),
         ..Default::default()
     };
     let out = fit(&train, None, &step, |_| {}).unwrap();
@@ -405,6 +413,7 @@ fn hinge_and_squared_train_and_divergence_is_an_error() {
     for loss in [LossKind::Hinge, LossKind::Squared] {
         let cfg = TrainConfig {
             loss,
+            engine: seq(),
             ..Default::default()
         };
         let out = fit(&train, Some(&test), &cfg, |_| {}).unwrap();
@@ -414,12 +423,14 @@ fn hinge_and_squared_train_and_divergence_is_an_error() {
         loss: LossKind::Squared,
         lr: Some(50.0),
         schedule: Some(Schedule::Constant),
+        engine: seq(),
         ..Default::default()
     };
     let err = fit(&train, None, &cfg, |_| {}).unwrap_err();
     assert!(matches!(err, wildsgd::Error::Diverged { .. }), "{err}");
     let bad = TrainConfig {
         lr: Some(-1.0),
+        engine: seq(),
         ..Default::default()
     };
     assert!(matches!(
