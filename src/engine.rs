@@ -8,6 +8,7 @@
 //! | `locked` | the same threads, every example's update under one global lock (the paper's baseline) |
 //! | `round-robin` | the same threads taking turns in a fixed order, one update each (the paper's RR); deterministic |
 //! | `delay-tolerant` | the hogwild threads running AdaGrad's AdaptiveRevision (McMahan & Streeter 2014) |
+//! | `block` | matrix factorization only: LIBMF's FPSG, the rating matrix cut into a grid of blocks and each thread handed a free block (no row or column shared with a running block), so updates never conflict and take no lock (Chin et al. 2015) |
 //!
 //! **Allowed races.** Under `hogwild`, two threads may update the same coordinate at
 //! the same time: each does a relaxed atomic load, computes, and a relaxed atomic
@@ -50,6 +51,8 @@ pub enum Scheme {
     RoundRobin,
     /// AdaGrad's AdaptiveRevision on the Hogwild! threads.
     DelayTolerant,
+    /// Conflict-free block scheduling (FPSG; matrix factorization only).
+    Block,
 }
 
 impl Scheme {
@@ -64,10 +67,11 @@ impl Scheme {
             "locked" => Ok(Scheme::Locked),
             "round-robin" => Ok(Scheme::RoundRobin),
             "delay-tolerant" => Ok(Scheme::DelayTolerant),
+            "block" => Ok(Scheme::Block),
             other => Err(Error::config(
                 "scheme",
                 format!(
-                    "unknown scheme `{other}`; expected sequential, hogwild, locked or delay-tolerant"
+                    "unknown scheme `{other}`; expected sequential, hogwild, locked, round-robin, delay-tolerant or block"
                 ),
             )),
         }
@@ -81,6 +85,7 @@ impl Scheme {
             Scheme::Locked => "locked",
             Scheme::RoundRobin => "round-robin",
             Scheme::DelayTolerant => "delay-tolerant",
+            Scheme::Block => "block",
         }
     }
 }

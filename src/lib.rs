@@ -8,6 +8,7 @@ pub mod engine;
 pub mod error;
 pub mod generate;
 pub mod metrics;
+pub mod mf;
 pub mod model;
 pub mod optim;
 pub mod params;

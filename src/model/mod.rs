@@ -1,8 +1,11 @@
-//! Linear models: the loss functions and the trained model (weights, bias, file format).
+//! Linear models (the loss functions and the trained model) and the model file format
+//! shared with matrix factorization.
 
 mod file;
 
-pub use file::{MODEL_VERSION, load_model, save_model};
+pub use file::{
+    AnyModel, MODEL_VERSION, load_any_model, load_mf_model, load_model, save_mf_model, save_model,
+};
 
 use crate::data::SparseDataset;
 

@@ -189,6 +189,12 @@ impl TrainConfig {
         }
         self.optimizer.check()?;
         self.engine.check()?;
+        if self.engine.scheme == Scheme::Block {
+            return Err(Error::config(
+                "scheme",
+                "block scheduling is for matrix factorization (--model mf on a ratings file)",
+            ));
+        }
         if self.engine.scheme == Scheme::DelayTolerant
             && !matches!(self.optimizer, OptimizerKind::AdaGrad(_))
         {

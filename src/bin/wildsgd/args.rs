@@ -37,6 +37,7 @@ pub enum ModelArg {
     Logistic,
     Hinge,
     Squared,
+    Mf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -60,6 +61,7 @@ pub enum OrderArg {
 pub enum L2FormArg {
     Lazy,
     Degree,
+    Plain,
 }
 
 /// Everything about how to train, shared by `train` and `compare`.
@@ -71,9 +73,18 @@ pub struct TrainOpts {
     /// Split off this seeded fraction of the training data as held-out data instead.
     #[arg(long, value_name = "FRACTION", conflicts_with = "test")]
     pub holdout: Option<f64>,
-    /// Loss: logistic regression, linear SVM (hinge) or least squares.
-    #[arg(long, value_enum, default_value = "logistic")]
-    pub model: ModelArg,
+    /// Model: logistic regression, linear SVM (hinge), least squares, or matrix factorization [logistic; mf for a ratings file].
+    #[arg(long, value_enum)]
+    pub model: Option<ModelArg>,
+    /// Factors per user and item (mf) [32].
+    #[arg(long, value_name = "K", default_value_t = wildsgd::mf::DEFAULT_RANK)]
+    pub rank: usize,
+    /// Row- and column-blocks of the block scheme's grid (mf) [max(2·threads+1, 8)].
+    #[arg(long, value_name = "N")]
+    pub blocks: Option<usize>,
+    /// Standard deviation of the initial factors, in rating standard deviations (mf).
+    #[arg(long, value_name = "S", default_value_t = 0.01)]
+    pub init_std: f32,
     /// Passes over the data.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
@@ -107,9 +118,9 @@ pub struct TrainOpts {
     /// L1 strength λ1 of λ1·‖w‖₁.
     #[arg(long, default_value_t = 0.0, value_name = "LAMBDA1")]
     pub l1: f64,
-    /// How L2 is applied to sparse updates: exact lazy scaling, or Hogwild!'s degree-scaled form.
-    #[arg(long, value_enum, default_value = "lazy")]
-    pub l2_form: L2FormArg,
+    /// How L2 is applied to sparse updates: exact lazy scaling (linear default), plain per-rating (mf default), or Hogwild!'s degree-scaled form.
+    #[arg(long, value_enum)]
+    pub l2_form: Option<L2FormArg>,
     /// Fit no bias term.
     #[arg(long)]
     pub no_bias: bool,
@@ -165,6 +176,7 @@ pub enum SchemeArg {
     Locked,
     RoundRobin,
     DelayTolerant,
+    Block,
 }
 
 /// Scheme and thread count (`bench` takes lists instead).
@@ -215,9 +227,9 @@ pub struct TrainArgs {
     /// Training data.
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
-    /// Optimizer.
-    #[arg(long, default_value = "sgd", value_parser = clap::builder::PossibleValuesParser::new(wildsgd::optim::OptimizerKind::NAMES))]
-    pub optimizer: String,
+    /// Optimizer [sgd; adagrad for mf, which runs sgd or adagrad].
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(wildsgd::optim::OptimizerKind::NAMES))]
+    pub optimizer: Option<String>,
     /// Write the trained model here (atomically).
     #[arg(long, value_name = "MODEL")]
     pub output: Option<PathBuf>,
@@ -274,9 +286,9 @@ pub struct BenchArgs {
     /// Runs of each (scheme, threads) pair; medians are reported.
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
-    /// Optimizer.
-    #[arg(long, default_value = "sgd", value_parser = clap::builder::PossibleValuesParser::new(wildsgd::optim::OptimizerKind::NAMES))]
-    pub optimizer: String,
+    /// Optimizer [sgd; adagrad for mf, which runs sgd or adagrad].
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(wildsgd::optim::OptimizerKind::NAMES))]
+    pub optimizer: Option<String>,
     /// Write the table as CSV here.
     #[arg(long, value_name = "PATH")]
     pub csv: Option<PathBuf>,

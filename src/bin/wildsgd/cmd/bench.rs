@@ -45,7 +45,12 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         crate::plot::check_chart_path(p)?;
     }
     let (train, valid) = load_train_valid(&a.data, &a.opts)?;
-    let base = config(&a.optimizer, &a.opts, None, train.rows())?;
+    let base = config(
+        a.optimizer.as_deref().unwrap_or("sgd"),
+        &a.opts,
+        None,
+        train.rows(),
+    )?;
     base.check()?;
     let mut pairs: Vec<(Scheme, usize)> = vec![(Scheme::Sequential, 1)];
     for s in &a.schemes {

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde_json::json;
-use wildsgd::data::{Dataset, SparseDataset};
-use wildsgd::model::{LossKind, save_model};
+use wildsgd::data::{Dataset, RatingsDataset, SparseDataset};
+use wildsgd::mf::{MfConfig, MfL2Form, MfOutcome, Rule};
+use wildsgd::model::{LossKind, save_mf_model, save_model};
 use wildsgd::optim::OptimizerKind;
 use wildsgd::schedule::Schedule;
 use wildsgd::train::{self, L2Form, Order, Progress, TrainConfig, TrainOutcome};
@@ -93,9 +94,16 @@ pub fn config(name: &str, o: &TrainOpts, e: Option<&EngineArgs>, n: usize) -> Re
     };
     Ok(TrainConfig {
         loss: match o.model {
-            ModelArg::Logistic => LossKind::Logistic,
-            ModelArg::Hinge => LossKind::Hinge,
-            ModelArg::Squared => LossKind::Squared,
+            None | Some(ModelArg::Logistic) => LossKind::Logistic,
+            Some(ModelArg::Hinge) => LossKind::Hinge,
+            Some(ModelArg::Squared) => LossKind::Squared,
+            Some(ModelArg::Mf) => {
+                return Err(wildsgd::Error::config(
+                    "model",
+                    "matrix factorization (mf) trains on a ratings file (user, item, rating)",
+                )
+                .into());
+            }
         },
         optimizer: optimizer(name, o)?,
         lr: o.lr,
@@ -105,8 +113,15 @@ pub fn config(name: &str, o: &TrainOpts, e: Option<&EngineArgs>, n: usize) -> Re
         l2,
         l1: o.l1,
         l2_form: match o.l2_form {
-            L2FormArg::Lazy => L2Form::Lazy,
-            L2FormArg::Degree => L2Form::Degree,
+            None | Some(L2FormArg::Lazy) => L2Form::Lazy,
+            Some(L2FormArg::Degree) => L2Form::Degree,
+            Some(L2FormArg::Plain) => {
+                return Err(wildsgd::Error::config(
+                    "l2-form",
+                    "`plain` is for matrix factorization; linear models take lazy or degree",
+                )
+                .into());
+            }
         },
         bias: !o.no_bias,
         order: match o.order {
@@ -123,6 +138,231 @@ pub fn config(name: &str, o: &TrainOpts, e: Option<&EngineArgs>, n: usize) -> Re
     })
 }
 
+/// The matrix-factorization configuration from the flags.
+pub fn mf_config(
+    optimizer: Option<&str>,
+    o: &TrainOpts,
+    e: Option<&EngineArgs>,
+) -> Result<MfConfig> {
+    let rule = match optimizer {
+        None | Some("adagrad") => Rule::AdaGrad,
+        Some("sgd") => Rule::Sgd,
+        Some(other) => {
+            return Err(wildsgd::Error::config(
+                "optimizer",
+                format!("matrix factorization runs sgd or adagrad, not `{other}`"),
+            )
+            .into());
+        }
+    };
+    if o.c.is_some() {
+        return Err(wildsgd::Error::config("C", "for linear models; mf takes --l2").into());
+    }
+    if o.l1 != 0.0 || o.grad_noise != 0.0 || o.batch_size != 1 || o.no_bias {
+        return Err(wildsgd::Error::config(
+            "model",
+            "--l1, --grad-noise, --batch-size and --no-bias are for linear models",
+        )
+        .into());
+    }
+    if !matches!(o.order, OrderArg::Shuffle) {
+        return Err(wildsgd::Error::config(
+            "order",
+            "matrix factorization always shuffles (blocks, for the block scheme)",
+        )
+        .into());
+    }
+    if o.blocks == Some(0) {
+        return Err(wildsgd::Error::config("blocks", "must be at least 1").into());
+    }
+    let mut lin = o.clone();
+    lin.model = None;
+    lin.l2_form = None;
+    lin.l2 = None;
+    let schedule = config("sgd", &lin, None, 1)?.schedule;
+    let l2 = o.l2.map(|l| l as f32);
+    Ok(MfConfig {
+        rank: o.rank,
+        rule,
+        lr: o.lr,
+        schedule,
+        epochs: o.epochs,
+        l2,
+        l2_form: match o.l2_form {
+            None | Some(L2FormArg::Plain) => MfL2Form::Plain,
+            Some(L2FormArg::Degree) => MfL2Form::Degree,
+            Some(L2FormArg::Lazy) => {
+                return Err(wildsgd::Error::config(
+                    "l2-form",
+                    "`lazy` is for linear models; mf takes plain or degree",
+                )
+                .into());
+            }
+        },
+        init_std: o.init_std,
+        blocks: o.blocks.unwrap_or(0),
+        early_stop: o.early_stop,
+        seed: o.seed,
+        engine: engine(e, &o.tuning)?,
+    })
+}
+
+/// Training and validation data of either kind.
+pub enum Loaded {
+    Sparse(SparseDataset, Option<SparseDataset>),
+    Ratings(RatingsDataset, Option<RatingsDataset>),
+}
+
+/// Loads training and validation data, of the kind the training file holds.
+pub fn load_any(data: &Path, o: &TrainOpts) -> Result<Loaded> {
+    let (d, _) = super::load(data, &o.data, o.quiet)?;
+    match d {
+        Dataset::Sparse(train) => {
+            if o.model == Some(ModelArg::Mf) {
+                return Err(wildsgd::Error::config(
+                    "model",
+                    format!(
+                        "{} is LIBSVM data; matrix factorization (mf) trains on a ratings file (user, item, rating)",
+                        data.display()
+                    ),
+                )
+                .into());
+            }
+            match (&o.test, o.holdout) {
+                (Some(t), _) => Ok(Loaded::Sparse(train, Some(load_sparse(t, o)?))),
+                (None, Some(f)) => {
+                    let (a, b) = train.split_holdout(f, o.seed)?;
+                    Ok(Loaded::Sparse(a, Some(b)))
+                }
+                (None, None) => Ok(Loaded::Sparse(train, None)),
+            }
+        }
+        Dataset::Ratings(train) => {
+            if let Some(m) = o.model.filter(|m| *m != ModelArg::Mf) {
+                return Err(wildsgd::Error::config(
+                    "model",
+                    format!(
+                        "{} is a ratings file; it trains --model mf, not {}",
+                        data.display(),
+                        format!("{m:?}").to_lowercase()
+                    ),
+                )
+                .into());
+            }
+            match (&o.test, o.holdout) {
+                (Some(t), _) => match super::load(t, &o.data, o.quiet)?.0 {
+                    Dataset::Ratings(v) => Ok(Loaded::Ratings(train, Some(v))),
+                    Dataset::Sparse(_) => Err(wildsgd::Error::config(
+                        "test",
+                        format!(
+                            "{} is LIBSVM data, but the training file holds ratings",
+                            t.display()
+                        ),
+                    )
+                    .into()),
+                },
+                (None, Some(f)) => {
+                    let (a, b) = wildsgd::mf::split_holdout(&train, f, o.seed)?;
+                    Ok(Loaded::Ratings(a, Some(b)))
+                }
+                (None, None) => Ok(Loaded::Ratings(train, None)),
+            }
+        }
+    }
+}
+
+/// Runs one matrix-factorization training with a progress bar, sending JSON events.
+pub fn run_one_mf(
+    train_data: &RatingsDataset,
+    valid: Option<&RatingsDataset>,
+    cfg: &MfConfig,
+    quiet: bool,
+    events: &mut dyn FnMut(serde_json::Value) -> io::Result<()>,
+) -> Result<MfOutcome> {
+    let pb = progress::bar(cfg.epochs as u64, "epochs", quiet);
+    let mut io_err: Option<io::Error> = None;
+    let outcome = wildsgd::mf::fit(train_data, valid, cfg, |rep| {
+        pb.set_position(rep.epoch as u64);
+        let mut v = json!({"event": "epoch"});
+        merge(
+            &mut v,
+            serde_json::to_value(rep).expect("report serializes"),
+        );
+        if let Err(e) = events(v)
+            && io_err.is_none()
+        {
+            io_err = Some(e);
+        }
+    });
+    pb.finish_and_clear();
+    let outcome = outcome?;
+    if let Some(e) = io_err {
+        return Err(e.into());
+    }
+    let mut v = json!({"event": "done"});
+    merge(
+        &mut v,
+        serde_json::to_value(&outcome.done).expect("report serializes"),
+    );
+    events(v)?;
+    Ok(outcome)
+}
+
+fn run_mf(
+    a: &TrainArgs,
+    train_data: &RatingsDataset,
+    valid: Option<&RatingsDataset>,
+) -> Result<()> {
+    let cfg = mf_config(a.optimizer.as_deref(), &a.opts, Some(&a.engine))?;
+    cfg.check()?;
+    if cfg.early_stop.is_some() && valid.is_none() {
+        return Err(wildsgd::Error::config("early-stop", "needs --test or --holdout").into());
+    }
+    let mut sink = ReportSink::open(a.report.as_deref())?;
+    let outcome = run_one_mf(train_data, valid, &cfg, a.opts.quiet, &mut |v| {
+        sink.write(v)
+    })?;
+    if let Some(out) = &a.output {
+        save_mf_model(&outcome.model, out)?;
+    }
+    let to_stdout = !sink.is_stdout();
+    sink.commit()?;
+    let d = &outcome.done;
+    let mut line = format!(
+        "mf {} rank {} | {} x{}{} | {} epochs in {:.3} s ({:.2} M ratings/s) | lr {} | l2 {}",
+        d.optimizer,
+        d.rank,
+        d.scheme,
+        d.threads,
+        if d.oversubscribed {
+            " (oversubscribed)"
+        } else {
+            ""
+        },
+        d.epochs,
+        d.train_seconds,
+        (train_data.len() * d.epochs) as f64 / d.train_seconds.max(1e-12) / 1e6,
+        d.lr,
+        d.l2
+    );
+    match (d.test_rmse, d.test_mae) {
+        (Some(r), Some(m)) => line.push_str(&format!(" | test rmse {r:.4} mae {m:.4}")),
+        _ => {
+            let tr = outcome.epochs.last().map_or(f64::NAN, |e| e.train_rmse);
+            line.push_str(&format!(" | train rmse {tr:.4}"));
+        }
+    }
+    if d.stopped_early {
+        line.push_str(&format!(" | stopped early, best epoch {}", d.best_epoch));
+    }
+    if to_stdout {
+        writeln!(io::stdout().lock(), "{line}")?;
+    } else {
+        eprintln!("{line}");
+    }
+    Ok(())
+}
+
 /// The library's scheme for a flag value.
 pub fn scheme(s: SchemeArg) -> Scheme {
     match s {
@@ -131,6 +371,7 @@ pub fn scheme(s: SchemeArg) -> Scheme {
         SchemeArg::Locked => Scheme::Locked,
         SchemeArg::RoundRobin => Scheme::RoundRobin,
         SchemeArg::DelayTolerant => Scheme::DelayTolerant,
+        SchemeArg::Block => Scheme::Block,
     }
 }
 
@@ -301,8 +542,16 @@ impl ReportSink {
 }
 
 pub fn run(a: &TrainArgs) -> Result<()> {
-    let (train_data, valid) = load_train_valid(&a.data, &a.opts)?;
-    let cfg = config(&a.optimizer, &a.opts, Some(&a.engine), train_data.rows())?;
+    let (train_data, valid) = match load_any(&a.data, &a.opts)? {
+        Loaded::Sparse(t, v) => (t, v),
+        Loaded::Ratings(t, v) => return run_mf(a, &t, v.as_ref()),
+    };
+    let cfg = config(
+        a.optimizer.as_deref().unwrap_or("sgd"),
+        &a.opts,
+        Some(&a.engine),
+        train_data.rows(),
+    )?;
     cfg.check()?;
     if cfg.early_stop.is_some() && valid.is_none() {
         return Err(wildsgd::Error::config("early-stop", "needs --test or --holdout").into());

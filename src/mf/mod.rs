@@ -1,0 +1,837 @@
+//! Matrix factorization: biased MF trained by SGD or AdaGrad under the sequential,
+//! Hogwild!, locked and block-scheduled (FPSG) schemes.
+//!
+//! Model (ALGORITHMS.md §9.1): r̂ = μ + b_u + b_i + p_u·q_i, loss Σ (r − r̂)² + λ(‖p_u‖² +
+//! ‖q_i‖² + b_u² + b_i²). Training works on standardized ratings (r − μ)/σ, with μ and σ
+//! the mean and standard deviation of the training ratings, and the model multiplies
+//! back: the same learning rate, L2 strength and initial scale then fit ratings on
+//! 1–5, 0.5–4 or −10–10 (tested). Predictions are clipped to the training range.
+//!
+//! L2 ([`MfL2Form`]): `plain` applies λ to both rows at every rating (Koren's form, the
+//! default); `degree` is Hogwild!'s separable form (§3.2): a user with d_u ratings gets
+//! λ·d̄/d_u per rating, d̄ the mean user degree (items alike), so that a user of average
+//! degree is regularized as in the plain form while the total per row is the same for
+//! every row.
+//!
+//! Schemes: `sequential` (one thread, the reference); `hogwild` (threads on shared
+//! atomic factor rows, lock-free, each reading a rating's two rows, updating a private
+//! copy with the vectorized kernel and storing them back; concurrent updates of a row
+//! may be lost, by design); `locked` (one global lock around every rating's update);
+//! `block` (FPSG, see [`blocks`](self) below: conflict-free, no parameter locks). With
+//! one thread, `hogwild` follows the same order as `sequential` and gives the same
+//! model bit for bit.
+
+mod blocks;
+pub mod kernel;
+mod model;
+mod store;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_distr::{Distribution, Normal};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+pub use kernel::{Entry, Rule};
+pub use model::{MfMetrics, MfModel, Recommendation};
+
+use crate::data::RatingsDataset;
+use crate::engine::{EngineConfig, Scheme, pin_current};
+use crate::error::{Error, Result};
+use crate::schedule::{Schedule, Scheduler};
+use kernel::{AUX, G_BIAS, G_FACTORS, LAMBDA};
+use store::Table;
+
+/// How L2 is applied per rating (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MfL2Form {
+    /// λ on both rows at every rating.
+    #[default]
+    Plain,
+    /// Hogwild!'s degree-scaled λ·d̄/d.
+    Degree,
+}
+
+/// Default number of factors.
+pub const DEFAULT_RANK: usize = 32;
+/// Default AdaGrad learning rate (standardized units).
+pub const DEFAULT_LR_ADAGRAD: f32 = 0.05;
+/// Default SGD learning rate (standardized units).
+pub const DEFAULT_LR_SGD: f32 = 0.01;
+/// Default L2 strength (standardized units).
+pub const DEFAULT_L2: f32 = 0.07;
+/// Ratings per chunk handed out to threads (hogwild, locked, sequential).
+const CHUNK: usize = 256;
+
+/// Matrix-factorization settings.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MfConfig {
+    /// Factors per user and item.
+    pub rank: usize,
+    /// Update rule.
+    #[serde(skip)]
+    pub rule: Rule,
+    /// Learning rate; `None` for the rule's default.
+    pub lr: Option<f32>,
+    /// Learning-rate schedule; `None` for constant.
+    pub schedule: Option<Schedule>,
+    /// Epochs.
+    pub epochs: usize,
+    /// L2 strength λ; `None` for [`DEFAULT_L2`].
+    pub l2: Option<f32>,
+    /// L2 form.
+    pub l2_form: MfL2Form,
+    /// Standard deviation of the initial factors (standardized units).
+    pub init_std: f32,
+    /// Row- and column-blocks of the FPSG grid; 0 chooses (see [`MfConfig::grid_for`]).
+    pub blocks: usize,
+    /// Stop after this many epochs without a better validation RMSE (keeps the best).
+    pub early_stop: Option<usize>,
+    /// Seed of the initialization and of every ordering.
+    pub seed: u64,
+    /// Scheme, threads and pinning (`replicate`, `sync_every`, `delay`, `lossless`
+    /// are for linear models and must keep their defaults).
+    pub engine: EngineConfig,
+}
+
+impl Default for MfConfig {
+    fn default() -> Self {
+        MfConfig {
+            rank: DEFAULT_RANK,
+            rule: Rule::AdaGrad,
+            lr: None,
+            schedule: None,
+            epochs: 20,
+            l2: None,
+            l2_form: MfL2Form::Plain,
+            init_std: 0.01,
+            blocks: 0,
+            early_stop: None,
+            seed: 42,
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+impl MfConfig {
+    /// The learning rate used.
+    pub fn effective_lr(&self) -> f32 {
+        self.lr.unwrap_or(match self.rule {
+            Rule::Sgd => DEFAULT_LR_SGD,
+            Rule::AdaGrad => DEFAULT_LR_ADAGRAD,
+        })
+    }
+
+    /// The L2 strength used.
+    pub fn effective_l2(&self) -> f32 {
+        self.l2.unwrap_or(DEFAULT_L2)
+    }
+
+    /// Blocks per side of the FPSG grid for `threads` threads: the configured number,
+    /// else max(2·threads + 1, 8); never fewer than threads + 1 (FPSG's minimum, so a
+    /// free block always exists for a thread that finishes).
+    pub fn grid_for(&self, threads: usize) -> usize {
+        match self.blocks {
+            0 => (2 * threads + 1).max(8),
+            b => b.max(threads + 1),
+        }
+    }
+
+    /// The name of the rule.
+    pub fn optimizer_name(&self) -> &'static str {
+        match self.rule {
+            Rule::Sgd => "sgd",
+            Rule::AdaGrad => "adagrad",
+        }
+    }
+
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first bad one.
+    pub fn check(&self) -> Result<()> {
+        if self.rank == 0 || self.rank > 4096 {
+            return Err(Error::config(
+                "rank",
+                format!("must be between 1 and 4096, got {}", self.rank),
+            ));
+        }
+        if let Some(lr) = self.lr
+            && !(lr > 0.0 && lr.is_finite())
+        {
+            return Err(Error::config(
+                "lr",
+                format!("must be a positive number, got {lr}"),
+            ));
+        }
+        if self.epochs == 0 {
+            return Err(Error::config("epochs", "must be at least 1"));
+        }
+        if let Some(l2) = self.l2
+            && !(l2 >= 0.0 && l2.is_finite())
+        {
+            return Err(Error::config(
+                "l2",
+                format!("must be a non-negative number, got {l2}"),
+            ));
+        }
+        if !(self.init_std >= 0.0 && self.init_std.is_finite()) {
+            return Err(Error::config("init-std", "must be a non-negative number"));
+        }
+        if self.early_stop == Some(0) {
+            return Err(Error::config("early-stop", "patience must be at least 1"));
+        }
+        self.engine.check()?;
+        match self.engine.scheme {
+            Scheme::Sequential | Scheme::Hogwild | Scheme::Locked | Scheme::Block => {}
+            s => {
+                return Err(Error::config(
+                    "scheme",
+                    format!(
+                        "`{}` is for linear models; matrix factorization runs sequential, hogwild, locked or block",
+                        s.name()
+                    ),
+                ));
+            }
+        }
+        let d = EngineConfig::default();
+        if self.engine.delay != 0 || self.engine.lossless || self.engine.sync_every != 0 {
+            return Err(Error::config(
+                "delay",
+                "--delay, --lossless and --sync-every are for linear models",
+            ));
+        }
+        if self.engine.replicate != d.replicate {
+            return Err(Error::config(
+                "replicate",
+                "replication is for linear models",
+            ));
+        }
+        if let Some(s) = &self.schedule {
+            s.check()?;
+        }
+        Ok(())
+    }
+}
+
+/// One epoch's figures (the `epoch` event of the JSON report).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MfEpochReport {
+    /// 1-based epoch number.
+    pub epoch: usize,
+    /// Training time of this epoch (no evaluation).
+    pub seconds: f64,
+    /// Learning rate used.
+    pub lr: f32,
+    /// RMSE of the training ratings, each measured just before its update.
+    pub train_rmse: f64,
+    /// Validation RMSE after the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_rmse: Option<f64>,
+    /// Validation MAE after the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_mae: Option<f64>,
+    /// Ratings trained on.
+    pub updates: u64,
+    /// Ratings per second of training time.
+    pub ratings_per_sec: f64,
+}
+
+/// The end of a run (the `done` event of the JSON report).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MfDoneReport {
+    /// Always `mf`.
+    pub model: &'static str,
+    /// Update rule.
+    pub optimizer: &'static str,
+    /// Scheme name.
+    pub scheme: &'static str,
+    /// Threads used.
+    pub threads: usize,
+    /// More threads than cores (timings then say nothing about scaling).
+    pub oversubscribed: bool,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Total training time (no parsing, no evaluation).
+    pub train_seconds: f64,
+    /// Validation RMSE of the returned model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_rmse: Option<f64>,
+    /// Validation MAE of the returned model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_mae: Option<f64>,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+    /// Epoch whose model is returned.
+    pub best_epoch: usize,
+    /// Base learning rate.
+    pub lr: f32,
+    /// L2 strength.
+    pub l2: f32,
+    /// L2 form.
+    pub l2_form: MfL2Form,
+    /// Factors.
+    pub rank: usize,
+    /// Blocks per side of the FPSG grid (block scheme only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocks: Option<usize>,
+    /// Mean μ and standard deviation σ used to standardize the ratings.
+    pub rating_mean: f32,
+    /// See `rating_mean`.
+    pub rating_scale: f32,
+}
+
+/// A trained model and its history.
+#[derive(Debug, Clone)]
+pub struct MfOutcome {
+    /// The model (the best epoch's under early stopping, else the last).
+    pub model: MfModel,
+    /// One report per epoch.
+    pub epochs: Vec<MfEpochReport>,
+    /// The summary.
+    pub done: MfDoneReport,
+}
+
+/// The four parameter tables.
+#[derive(Debug)]
+struct Tables {
+    uf: Table,
+    ua: Table,
+    itf: Table,
+    ia: Table,
+    k: usize,
+}
+
+// SAFETY: `rows` hands out the rows of user `u` and item `i` from four distinct tables,
+// so the slices never overlap. Exclusivity against other threads is the caller's
+// contract of `kernel::pass`, which every use below upholds (one thread; or the global
+// lock; or the block scheduler's disjoint row- and column-blocks).
+unsafe impl kernel::RowSource for Tables {
+    #[inline(always)]
+    unsafe fn rows(&self, u: u32, i: u32) -> (&mut [f32], &mut [f32], &mut [f32], &mut [f32]) {
+        let (u, i) = (u as usize, i as usize);
+        // SAFETY: in range and exclusive by the caller's contract (see above).
+        unsafe {
+            (
+                self.uf.row_mut(u),
+                self.ua.row_mut(u),
+                self.itf.row_mut(i),
+                self.ia.row_mut(i),
+            )
+        }
+    }
+}
+
+impl Tables {
+    /// Hogwild! pass: every rating's rows are read with relaxed atomic loads into
+    /// private buffers, updated with the vectorized kernel, and stored back with
+    /// relaxed atomic stores. Races with other threads lose updates (allowed).
+    fn shared_pass(&self, entries: &[Entry], lr: f32, rule: Rule, buf: &mut [f32]) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { self.shared_pass_avx2(entries, lr, rule, buf) };
+        }
+        self.shared_pass_body(entries, lr, rule, buf)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn shared_pass_avx2(&self, entries: &[Entry], lr: f32, rule: Rule, buf: &mut [f32]) -> f64 {
+        self.shared_pass_body(entries, lr, rule, buf)
+    }
+
+    #[inline(always)]
+    fn shared_pass_body(&self, entries: &[Entry], lr: f32, rule: Rule, buf: &mut [f32]) -> f64 {
+        let k = self.k;
+        let (p, rest) = buf.split_at_mut(k);
+        let (q, rest) = rest.split_at_mut(k);
+        let (pa, qa) = rest.split_at_mut(AUX);
+        let qa = &mut qa[..AUX];
+        let mut se = 0.0f64;
+        for en in entries {
+            let (u, i) = (en.u as usize, en.i as usize);
+            self.uf.load_row(u, p);
+            self.ua.load_row(u, pa);
+            self.itf.load_row(i, q);
+            self.ia.load_row(i, qa);
+            let e = match rule {
+                Rule::Sgd => kernel::sgd_update(p, pa, q, qa, en.r, lr),
+                Rule::AdaGrad => kernel::adagrad_update(p, pa, q, qa, en.r, lr),
+            };
+            self.uf.store_row(u, p);
+            self.ua.store_row(u, pa);
+            self.itf.store_row(i, q);
+            self.ia.store_row(i, qa);
+            se += f64::from(e * e);
+        }
+        se
+    }
+}
+
+/// Trains biased MF on `train`, evaluating on `valid` (matched by original ids) after
+/// each epoch when given; `progress` receives every epoch's report.
+///
+/// # Errors
+/// [`Error::Config`] for bad settings, empty data, or early stopping without validation
+/// data; [`Error::Diverged`] when the training error becomes NaN or infinite.
+pub fn fit(
+    train: &RatingsDataset,
+    valid: Option<&RatingsDataset>,
+    cfg: &MfConfig,
+    mut progress: impl FnMut(&MfEpochReport),
+) -> Result<MfOutcome> {
+    cfg.check()?;
+    if train.is_empty() {
+        return Err(Error::config("data", "the training file has no ratings"));
+    }
+    if cfg.early_stop.is_some() && valid.is_none() {
+        return Err(Error::config(
+            "early-stop",
+            "needs validation data (--test or --holdout)",
+        ));
+    }
+    let (n, k) = (train.len(), cfg.rank);
+    let (nu, ni) = (train.n_users(), train.n_items());
+    let mean = train.ratings.iter().map(|&r| f64::from(r)).sum::<f64>() / n as f64;
+    let var = train
+        .ratings
+        .iter()
+        .map(|&r| (f64::from(r) - mean).powi(2))
+        .sum::<f64>()
+        / n as f64;
+    let scale = if var.sqrt() > 1e-6 { var.sqrt() } else { 1.0 };
+    let (mean, scale) = (mean as f32, scale as f32);
+    let min_rating = train.ratings.iter().copied().fold(f32::INFINITY, f32::min);
+    let max_rating = train
+        .ratings
+        .iter()
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max);
+
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
+    let mut entries: Vec<Entry> = (0..n)
+        .map(|j| Entry {
+            u: train.users[j],
+            i: train.items[j],
+            r: (train.ratings[j] - mean) / scale,
+        })
+        .collect();
+    entries.shuffle(&mut rng);
+
+    let mut du = vec![0u32; nu];
+    let mut di = vec![0u32; ni];
+    for (&u, &i) in train.users.iter().zip(&train.items) {
+        du[u as usize] += 1;
+        di[i as usize] += 1;
+    }
+    let l2 = cfg.effective_l2();
+    let row_l2 = |deg: u32, mean_deg: f64| match cfg.l2_form {
+        MfL2Form::Plain => l2,
+        MfL2Form::Degree => (f64::from(l2) * mean_deg / f64::from(deg.max(1))) as f32,
+    };
+    let (mdu, mdi) = (n as f64 / nu as f64, n as f64 / ni as f64);
+    let normal =
+        Normal::new(0.0f32, cfg.init_std).map_err(|e| Error::config("init-std", e.to_string()))?;
+    let t = Tables {
+        uf: Table::new(nu, k, |_, _| normal.sample(&mut rng)),
+        ua: Table::new(nu, AUX, |r, c| aux_init(c, row_l2(du[r], mdu))),
+        itf: Table::new(ni, k, |_, _| normal.sample(&mut rng)),
+        ia: Table::new(ni, AUX, |r, c| aux_init(c, row_l2(di[r], mdi))),
+        k,
+    };
+
+    let threads = cfg.engine.effective_threads();
+    let scheme = cfg.engine.scheme;
+    let pin = cfg.engine.pin && !cfg.engine.oversubscribed() && scheme != Scheme::Sequential;
+    let nb = cfg.grid_for(threads);
+    let grid = (scheme == Scheme::Block).then(|| blocks::Grid::new(&entries, nu, ni, nb, cfg.seed));
+    let chunks = n.div_ceil(CHUNK);
+    let mut order: Vec<u32> = (0..chunks as u32).collect();
+
+    let mut rated: Vec<(u32, u32)> = train
+        .users
+        .iter()
+        .copied()
+        .zip(train.items.iter().copied())
+        .collect();
+    rated.sort_unstable();
+    rated.dedup();
+    let mut rated_offsets = vec![0u64; nu + 1];
+    for &(u, _) in &rated {
+        rated_offsets[u as usize + 1] += 1;
+    }
+    for u in 0..nu {
+        rated_offsets[u + 1] += rated_offsets[u];
+    }
+    let rated_items: Vec<u32> = rated.iter().map(|&(_, i)| i).collect();
+    drop(rated);
+    let meta = serde_json::json!({
+        "optimizer": cfg.optimizer_name(),
+        "scheme": scheme.name(),
+        "rank": k,
+        "l2": l2,
+        "l2_form": cfg.l2_form,
+        "lr": cfg.effective_lr(),
+        "epochs": cfg.epochs,
+        "train_ratings": n,
+    });
+    let snapshot = |t: &Tables| {
+        let ua = t.ua.to_vec();
+        let ia = t.ia.to_vec();
+        MfModel {
+            rank: k,
+            mean,
+            scale,
+            min_rating,
+            max_rating,
+            user_bias: ua.chunks_exact(AUX).map(|c| c[0]).collect(),
+            item_bias: ia.chunks_exact(AUX).map(|c| c[0]).collect(),
+            user_factors: t.uf.to_vec(),
+            item_factors: t.itf.to_vec(),
+            user_ids: train.user_ids.clone(),
+            item_ids: train.item_ids.clone(),
+            rated_offsets: rated_offsets.clone(),
+            rated_items: rated_items.clone(),
+            meta: meta.clone(),
+        }
+    };
+    let valid_map = valid.map(|v| ValidSet::new(v, train));
+
+    let base_lr = cfg.effective_lr();
+    let mut sched = Scheduler::new(cfg.schedule.unwrap_or(Schedule::Constant), base_lr);
+    let mut reports = Vec::with_capacity(cfg.epochs);
+    let mut best: Option<(f64, usize, MfModel)> = None;
+    let mut since_best = 0;
+    let mut total = 0.0;
+    let mut stopped_early = false;
+    for epoch in 0..cfg.epochs {
+        let lr = sched.rate(epoch);
+        let mut erng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed.wrapping_add(1 + epoch as u64));
+        order.shuffle(&mut erng);
+        let start = Instant::now();
+        let se = match scheme {
+            Scheme::Block => {
+                let g = grid.as_ref().expect("grid built for block");
+                block_epoch(
+                    &t,
+                    g,
+                    lr,
+                    cfg.rule,
+                    threads,
+                    pin,
+                    cfg.seed ^ (epoch as u64) << 20,
+                )
+            }
+            _ => chunk_epoch(&t, &entries, &order, lr, cfg.rule, scheme, threads, pin),
+        };
+        let seconds = start.elapsed().as_secs_f64();
+        total += seconds;
+        if !se.is_finite() {
+            return Err(Error::Diverged {
+                epoch: epoch + 1,
+                lr,
+            });
+        }
+        let train_rmse = (se / n as f64).sqrt() * f64::from(scale);
+        let (test_rmse, test_mae, snap) = match &valid_map {
+            Some(v) => {
+                let m = snapshot(&t);
+                let (rmse, mae) = v.evaluate(&m);
+                (Some(rmse), Some(mae), Some(m))
+            }
+            None => (None, None, None),
+        };
+        sched.observe(test_rmse.unwrap_or(train_rmse));
+        let rep = MfEpochReport {
+            epoch: epoch + 1,
+            seconds,
+            lr,
+            train_rmse,
+            test_rmse,
+            test_mae,
+            updates: n as u64,
+            ratings_per_sec: n as f64 / seconds.max(1e-12),
+        };
+        progress(&rep);
+        reports.push(rep);
+        if let (Some(rmse), Some(m)) = (test_rmse, snap)
+            && cfg.early_stop.is_some()
+        {
+            if best.as_ref().is_none_or(|b| rmse < b.0) {
+                best = Some((rmse, epoch + 1, m));
+                since_best = 0;
+            } else {
+                since_best += 1;
+                if Some(since_best) >= cfg.early_stop {
+                    stopped_early = true;
+                    break;
+                }
+            }
+        }
+    }
+    let (model, best_epoch) = match best {
+        Some((_, e, m)) => (m, e),
+        None => (snapshot(&t), reports.len()),
+    };
+    let (test_rmse, test_mae) = match &valid_map {
+        Some(v) => {
+            let (r, a) = v.evaluate(&model);
+            (Some(r), Some(a))
+        }
+        None => (None, None),
+    };
+    let done = MfDoneReport {
+        model: "mf",
+        optimizer: cfg.optimizer_name(),
+        scheme: scheme.name(),
+        threads,
+        oversubscribed: cfg.engine.oversubscribed() && scheme != Scheme::Sequential,
+        epochs: reports.len(),
+        train_seconds: total,
+        test_rmse,
+        test_mae,
+        stopped_early,
+        best_epoch,
+        lr: base_lr,
+        l2,
+        l2_form: cfg.l2_form,
+        rank: k,
+        blocks: (scheme == Scheme::Block).then_some(nb),
+        rating_mean: mean,
+        rating_scale: scale,
+    };
+    Ok(MfOutcome {
+        model,
+        epochs: reports,
+        done,
+    })
+}
+
+/// Initial extra slots of a row: bias 0, AdaGrad accumulators 1 (as LIBMF), λ.
+fn aux_init(slot: usize, lambda: f32) -> f32 {
+    match slot {
+        G_FACTORS | G_BIAS => 1.0,
+        LAMBDA => lambda,
+        _ => 0.0,
+    }
+}
+
+/// Validation ratings with their ids resolved against the training data.
+struct ValidSet<'a> {
+    data: &'a RatingsDataset,
+    users: Vec<Option<u32>>,
+    items: Vec<Option<u32>>,
+}
+
+impl<'a> ValidSet<'a> {
+    fn new(v: &'a RatingsDataset, train: &RatingsDataset) -> Self {
+        let um: HashMap<u64, u32> = train
+            .user_ids
+            .iter()
+            .enumerate()
+            .map(|(n, &id)| (id, n as u32))
+            .collect();
+        let im: HashMap<u64, u32> = train
+            .item_ids
+            .iter()
+            .enumerate()
+            .map(|(n, &id)| (id, n as u32))
+            .collect();
+        ValidSet {
+            data: v,
+            users: v.user_ids.iter().map(|id| um.get(id).copied()).collect(),
+            items: v.item_ids.iter().map(|id| im.get(id).copied()).collect(),
+        }
+    }
+
+    fn evaluate(&self, m: &MfModel) -> (f64, f64) {
+        let (mut se, mut ae) = (0.0f64, 0.0f64);
+        for ((&u, &i), &r) in self
+            .data
+            .users
+            .iter()
+            .zip(&self.data.items)
+            .zip(&self.data.ratings)
+        {
+            let p = m.predict_dense(self.users[u as usize], self.items[i as usize]);
+            let e = f64::from(r) - f64::from(p);
+            se += e * e;
+            ae += e.abs();
+        }
+        let n = self.data.len().max(1) as f64;
+        ((se / n).sqrt(), ae / n)
+    }
+}
+
+/// One epoch of the sequential, hogwild or locked scheme over the shuffled chunks.
+#[allow(clippy::too_many_arguments)]
+fn chunk_epoch(
+    t: &Tables,
+    entries: &[Entry],
+    order: &[u32],
+    lr: f32,
+    rule: Rule,
+    scheme: Scheme,
+    threads: usize,
+    pin: bool,
+) -> f64 {
+    let chunk = |c: u32| {
+        let s = c as usize * CHUNK;
+        &entries[s..(s + CHUNK).min(entries.len())]
+    };
+    if scheme == Scheme::Sequential {
+        let mut se = 0.0;
+        for &c in order {
+            // SAFETY: one thread; indices come from the training data the tables were
+            // sized for.
+            se += unsafe { kernel::pass(t, chunk(c), lr, rule, true) };
+        }
+        return se;
+    }
+    let lock = Mutex::new(());
+    let share = |w: usize| &order[w * order.len() / threads..(w + 1) * order.len() / threads];
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|w| {
+                let lock = &lock;
+                s.spawn(move || {
+                    if pin {
+                        pin_current(w);
+                    }
+                    let mut se = 0.0;
+                    match scheme {
+                        Scheme::Locked => {
+                            for &c in share(w) {
+                                for en in chunk(c) {
+                                    let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+                                    // SAFETY: every access to the tables in this scheme
+                                    // happens under `lock`; indices are in range.
+                                    se += unsafe {
+                                        kernel::pass(t, std::slice::from_ref(en), lr, rule, true)
+                                    };
+                                }
+                            }
+                        }
+                        _ => {
+                            let mut buf = vec![0.0f32; 2 * t.k + 2 * AUX];
+                            for &c in share(w) {
+                                se += t.shared_pass(chunk(c), lr, rule, &mut buf);
+                            }
+                        }
+                    }
+                    se
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(f64::NAN))
+            .sum()
+    })
+}
+
+/// One epoch of the block scheme.
+fn block_epoch(
+    t: &Tables,
+    g: &blocks::Grid,
+    lr: f32,
+    rule: Rule,
+    threads: usize,
+    pin: bool,
+    seed: u64,
+) -> f64 {
+    let sched = blocks::Scheduler::new(g, seed);
+    let work = |w: usize| {
+        if pin && threads > 1 {
+            pin_current(w);
+        }
+        let mut se = 0.0;
+        let mut prev = None;
+        while let Some(b) = sched.next(prev) {
+            // SAFETY: the scheduler gives this thread a block whose row-block and
+            // column-block no running block shares, so its users' and items' rows are
+            // this thread's alone until it returns the block (through the scheduler's
+            // mutex, which orders this thread's accesses before the next owner's).
+            se += unsafe { kernel::pass(t, &g.blocks[b], lr, rule, true) };
+            prev = Some(b);
+        }
+        se
+    };
+    if threads == 1 {
+        return work(0);
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads).map(|w| s.spawn(move || work(w))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(f64::NAN))
+            .sum()
+    })
+}
+
+/// Splits off a seeded random `fraction` of the ratings as validation data (ids are
+/// kept, so the two parts are matched by original id).
+///
+/// # Errors
+/// [`Error::Config`] when `fraction` is not in (0, 1) or leaves a part empty.
+pub fn split_holdout(
+    data: &RatingsDataset,
+    fraction: f64,
+    seed: u64,
+) -> Result<(RatingsDataset, RatingsDataset)> {
+    if !(fraction > 0.0 && fraction < 1.0) {
+        return Err(Error::config(
+            "holdout",
+            format!("must be a fraction between 0 and 1, got {fraction}"),
+        ));
+    }
+    let n = data.len();
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x4F1D_0A7E));
+    let nv = ((n as f64) * fraction).round() as usize;
+    if nv == 0 || nv == n {
+        return Err(Error::config(
+            "holdout",
+            format!("{fraction} of {n} ratings leaves one part empty"),
+        ));
+    }
+    let (v, tr) = idx.split_at(nv);
+    Ok((subset(data, tr), subset(data, v)))
+}
+
+/// The ratings at `rows`, with dense ids renumbered in order of first appearance.
+fn subset(d: &RatingsDataset, rows: &[usize]) -> RatingsDataset {
+    let mut rows = rows.to_vec();
+    rows.sort_unstable();
+    let mut umap: HashMap<u32, u32> = HashMap::new();
+    let mut imap: HashMap<u32, u32> = HashMap::new();
+    let mut out = RatingsDataset {
+        users: Vec::with_capacity(rows.len()),
+        items: Vec::with_capacity(rows.len()),
+        ratings: Vec::with_capacity(rows.len()),
+        user_ids: Vec::new(),
+        item_ids: Vec::new(),
+        layout: d.layout,
+        implicit: d.implicit,
+        header: d.header,
+    };
+    for &r in &rows {
+        let u = *umap.entry(d.users[r]).or_insert_with(|| {
+            out.user_ids.push(d.user_ids[d.users[r] as usize]);
+            out.user_ids.len() as u32 - 1
+        });
+        let i = *imap.entry(d.items[r]).or_insert_with(|| {
+            out.item_ids.push(d.item_ids[d.items[r] as usize]);
+            out.item_ids.len() as u32 - 1
+        });
+        out.users.push(u);
+        out.items.push(i);
+        out.ratings.push(d.ratings[r]);
+    }
+    out
+}

@@ -1,0 +1,186 @@
+//! A trained matrix-factorization model: predictions, evaluation and recommendations.
+
+use std::collections::HashMap;
+
+use crate::data::RatingsDataset;
+
+/// Biased matrix factorization r̂ = μ + σ·(b_u + b_i + p_u·q_i), clipped to the rating
+/// range of the training data. The factors and biases are in standardized units
+/// (ratings minus their mean μ, divided by their standard deviation σ), which is what
+/// makes the default learning rate and L2 strength independent of the rating scale.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MfModel {
+    /// Number of factors K.
+    pub rank: usize,
+    /// Mean training rating μ.
+    pub mean: f32,
+    /// Standard deviation σ of the training ratings (1 when they are all equal).
+    pub scale: f32,
+    /// Smallest training rating (predictions are clipped to it).
+    pub min_rating: f32,
+    /// Largest training rating.
+    pub max_rating: f32,
+    /// Bias of each user (dense index).
+    pub user_bias: Vec<f32>,
+    /// Bias of each item.
+    pub item_bias: Vec<f32>,
+    /// User factors, users × rank, row-major.
+    pub user_factors: Vec<f32>,
+    /// Item factors, items × rank, row-major.
+    pub item_factors: Vec<f32>,
+    /// Original id of each dense user index.
+    pub user_ids: Vec<u64>,
+    /// Original id of each dense item index.
+    pub item_ids: Vec<u64>,
+    /// Items each user rated in training (dense indices, sorted): `rated_items[
+    /// rated_offsets[u]..rated_offsets[u + 1]]`.
+    pub rated_offsets: Vec<u64>,
+    /// See `rated_offsets`.
+    pub rated_items: Vec<u32>,
+    /// Training metadata (optimizer, rank, epochs...), stored in the model file.
+    pub meta: serde_json::Value,
+}
+
+/// Test-set figures of a model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MfMetrics {
+    /// Root mean squared error.
+    pub rmse: f64,
+    /// Mean absolute error.
+    pub mae: f64,
+    /// Ratings whose user was not in the training data (predicted from the item alone).
+    pub unknown_users: usize,
+    /// Ratings whose item was not in the training data.
+    pub unknown_items: usize,
+}
+
+/// A recommended item.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Recommendation {
+    /// Original item id.
+    pub item: u64,
+    /// Predicted rating.
+    pub score: f32,
+}
+
+impl MfModel {
+    /// Number of users.
+    pub fn n_users(&self) -> usize {
+        self.user_ids.len()
+    }
+
+    /// Number of items.
+    pub fn n_items(&self) -> usize {
+        self.item_ids.len()
+    }
+
+    /// Prediction for dense indices; `None` stands for a user or item not seen in
+    /// training, whose bias and factors count as zero.
+    pub fn predict_dense(&self, u: Option<u32>, i: Option<u32>) -> f32 {
+        self.unclipped(u, i).clamp(self.min_rating, self.max_rating)
+    }
+
+    /// μ + σ·(b_u + b_i + p_u·q_i) before clipping (ranks items whose clipped
+    /// predictions tie at the top of the scale).
+    pub fn unclipped(&self, u: Option<u32>, i: Option<u32>) -> f32 {
+        let k = self.rank;
+        let mut z = 0.0f32;
+        if let Some(u) = u {
+            z += self.user_bias[u as usize];
+        }
+        if let Some(i) = i {
+            z += self.item_bias[i as usize];
+        }
+        if let (Some(u), Some(i)) = (u, i) {
+            let (u, i) = (u as usize, i as usize);
+            z += super::kernel::dot(
+                &self.user_factors[u * k..(u + 1) * k],
+                &self.item_factors[i * k..(i + 1) * k],
+            );
+        }
+        self.mean + self.scale * z
+    }
+
+    /// Maps of original ids to dense indices.
+    pub fn id_maps(&self) -> (HashMap<u64, u32>, HashMap<u64, u32>) {
+        let m = |ids: &[u64]| {
+            ids.iter()
+                .enumerate()
+                .map(|(n, &id)| (id, n as u32))
+                .collect::<HashMap<u64, u32>>()
+        };
+        (m(&self.user_ids), m(&self.item_ids))
+    }
+
+    /// One prediction per rating of `data` (matched by original ids).
+    pub fn predict(&self, data: &RatingsDataset) -> Vec<f32> {
+        let (um, im) = self.id_maps();
+        let du: Vec<Option<u32>> = data.user_ids.iter().map(|id| um.get(id).copied()).collect();
+        let di: Vec<Option<u32>> = data.item_ids.iter().map(|id| im.get(id).copied()).collect();
+        data.users
+            .iter()
+            .zip(&data.items)
+            .map(|(&u, &i)| self.predict_dense(du[u as usize], di[i as usize]))
+            .collect()
+    }
+
+    /// RMSE and MAE on `data`.
+    pub fn evaluate(&self, data: &RatingsDataset) -> MfMetrics {
+        let (um, im) = self.id_maps();
+        let du: Vec<Option<u32>> = data.user_ids.iter().map(|id| um.get(id).copied()).collect();
+        let di: Vec<Option<u32>> = data.item_ids.iter().map(|id| im.get(id).copied()).collect();
+        let (mut se, mut ae) = (0.0f64, 0.0f64);
+        let (mut uu, mut ui) = (0, 0);
+        for ((&u, &i), &r) in data.users.iter().zip(&data.items).zip(&data.ratings) {
+            let (u, i) = (du[u as usize], di[i as usize]);
+            uu += usize::from(u.is_none());
+            ui += usize::from(i.is_none());
+            let e = f64::from(r) - f64::from(self.predict_dense(u, i));
+            se += e * e;
+            ae += e.abs();
+        }
+        let n = data.len().max(1) as f64;
+        MfMetrics {
+            rmse: (se / n).sqrt(),
+            mae: ae / n,
+            unknown_users: uu,
+            unknown_items: ui,
+        }
+    }
+
+    /// The dense index of user `id`, if it was in the training data.
+    pub fn user_index(&self, id: u64) -> Option<u32> {
+        self.user_ids
+            .iter()
+            .position(|&u| u == id)
+            .map(|p| p as u32)
+    }
+
+    /// The `n` items with the highest predicted rating among those user `u` (dense
+    /// index) did not rate in training, ranked by the unclipped prediction; ties go to
+    /// the smaller original id. `score` is the (clipped) predicted rating.
+    pub fn recommend(&self, u: u32, n: usize) -> Vec<Recommendation> {
+        let ur = u as usize;
+        let rated =
+            &self.rated_items[self.rated_offsets[ur] as usize..self.rated_offsets[ur + 1] as usize];
+        let mut cands: Vec<(f32, u64, u32)> = (0..self.n_items() as u32)
+            .filter(|i| rated.binary_search(i).is_err())
+            .map(|i| {
+                (
+                    self.unclipped(Some(u), Some(i)),
+                    self.item_ids[i as usize],
+                    i,
+                )
+            })
+            .collect();
+        cands.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        cands
+            .into_iter()
+            .take(n)
+            .map(|(_, item, i)| Recommendation {
+                item,
+                score: self.predict_dense(Some(u), Some(i)),
+            })
+            .collect()
+    }
+}
