@@ -2,4 +2,8 @@
 
 mod benchmarks;
 
-criterion::criterion_main!(benchmarks::parse::benches, benchmarks::train::benches);
+criterion::criterion_main!(
+    benchmarks::parse::benches,
+    benchmarks::train::benches,
+    benchmarks::mf::benches
+);

@@ -214,7 +214,7 @@ fn bad_training_parameters_exit_2() {
         &arg(&bundled("msweb/interactions.tsv")),
         "-q",
     ]));
-    assert!(err.contains("ratings file"), "{err}");
+    assert!(err.contains("implicit feedback"), "{err}");
 }
 
 #[test]

@@ -1,2 +1,3 @@
+pub mod mf;
 pub mod parse;
 pub mod train;

@@ -61,7 +61,7 @@ pub const DEFAULT_RANK: usize = 32;
 /// Default AdaGrad learning rate (standardized units).
 pub const DEFAULT_LR_ADAGRAD: f32 = 0.05;
 /// Default SGD learning rate (standardized units).
-pub const DEFAULT_LR_SGD: f32 = 0.01;
+pub const DEFAULT_LR_SGD: f32 = 0.03;
 /// Default L2 strength (standardized units).
 pub const DEFAULT_L2: f32 = 0.07;
 /// Ratings per chunk handed out to threads (hogwild, locked, sequential).
@@ -388,6 +388,12 @@ pub fn fit(
     cfg.check()?;
     if train.is_empty() {
         return Err(Error::config("data", "the training file has no ratings"));
+    }
+    if train.implicit {
+        return Err(Error::config(
+            "data",
+            "the training file lists (user, item) pairs without ratings (implicit feedback); matrix factorization here fits explicit ratings (implicit feedback would need negative sampling, which wildsgd does not do)",
+        ));
     }
     if cfg.early_stop.is_some() && valid.is_none() {
         return Err(Error::config(

@@ -24,8 +24,10 @@ pub enum Command {
     Train(Box<TrainArgs>),
     /// Write one prediction per line for a data file.
     Predict(PredictArgs),
-    /// Evaluate a saved model on labelled data.
+    /// Evaluate a saved model on labelled data (or ratings, for mf).
     Eval(EvalArgs),
+    /// Top items a user has not rated, by predicted rating (mf models).
+    Recommend(RecommendArgs),
     /// Train several optimizers on the same data and draw their test loss per epoch.
     Compare(Box<CompareArgs>),
     /// Time every (scheme, threads) pair: seconds per epoch, speedups, throughput.
@@ -330,6 +332,22 @@ pub struct EvalArgs {
     pub json: bool,
     #[command(flatten)]
     pub format: DataArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
+    /// Model file written by `train --model mf --output`.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// User id, as in the ratings file.
+    #[arg(long)]
+    pub user: u64,
+    /// Number of items.
+    #[arg(short, long, default_value_t = 10)]
+    pub n: usize,
+    /// One JSON object per item instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

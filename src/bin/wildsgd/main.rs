@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Command::Train(a) => cmd::train::run(&a),
         Command::Predict(a) => cmd::predict::predict(&a),
         Command::Eval(a) => cmd::predict::eval(&a),
+        Command::Recommend(a) => cmd::predict::recommend(&a),
         Command::Compare(a) => cmd::compare::run(&a),
         Command::Bench(a) => cmd::bench::run(&a),
     };

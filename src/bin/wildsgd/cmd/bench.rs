@@ -1,6 +1,6 @@
 //! `wildsgd bench`: every (scheme, threads) pair run `repeat` times on the same data;
 //! median seconds per epoch, speedups over one thread and over sequential, non-zeros
-//! per second and the final test metric, as a table, `bench` JSON events, CSV and a
+//! (linear) or ratings (mf) per second, in all and per thread, and the final test metric, as a table, `bench` JSON events, CSV and a
 //! speedup chart.
 
 use std::io::{self, Write};
@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde_json::json;
 use wildsgd::engine::{Scheme, cores};
 
-use super::train::{ReportSink, config, load_train_valid, scheme};
+use super::train::{Loaded, ReportSink, config, load_any, mf_config, scheme};
 use crate::args::BenchArgs;
 use crate::plot::{Series, line_chart};
 
@@ -17,11 +17,14 @@ struct Row {
     scheme: Scheme,
     threads: usize,
     epoch_seconds: f64,
-    nnz_per_sec: f64,
-    test_loss: Option<f64>,
-    train_loss: f64,
+    /// Non-zeros (linear) or ratings (mf) per second.
+    units_per_sec: f64,
+    /// Test loss (linear) or RMSE (mf).
+    test_metric: Option<f64>,
+    train_metric: f64,
     oversubscribed: bool,
-    replicated: usize,
+    /// Replicated coordinates (linear) or the block grid (mf).
+    replicated: String,
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -44,14 +47,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     if let Some(p) = &a.plot {
         crate::plot::check_chart_path(p)?;
     }
-    let (train, valid) = load_train_valid(&a.data, &a.opts)?;
-    let base = config(
-        a.optimizer.as_deref().unwrap_or("sgd"),
-        &a.opts,
-        None,
-        train.rows(),
-    )?;
-    base.check()?;
+    let loaded = load_any(&a.data, &a.opts)?;
     let mut pairs: Vec<(Scheme, usize)> = vec![(Scheme::Sequential, 1)];
     for s in &a.schemes {
         let s = scheme(*s);
@@ -63,34 +59,100 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let mut rows = Vec::new();
     let total = pairs.len() * a.repeat;
     let pb = crate::progress::bar(total as u64, "runs", a.opts.quiet);
-    for (s, t) in pairs {
-        let mut cfg = base.clone();
-        cfg.engine.scheme = s;
-        cfg.engine.threads = t;
-        cfg.check()?;
-        let mut secs = Vec::new();
-        let mut last = None;
-        for _ in 0..a.repeat {
-            let out = wildsgd::train::fit(&train, valid.as_ref(), &cfg, |_| {})?;
-            let per_epoch: f64 =
-                out.epochs.iter().map(|e| e.seconds).sum::<f64>() / out.epochs.len() as f64;
-            secs.push(per_epoch);
-            last = Some(out);
-            pb.inc(1);
+    // Per kind: a header, the unit of work, the metric's name, and one run per pair.
+    let (header, unit, metric_name, epochs) = match &loaded {
+        Loaded::Sparse(train, valid) => {
+            let base = config(
+                a.optimizer.as_deref().unwrap_or("sgd"),
+                &a.opts,
+                None,
+                train.rows(),
+            )?;
+            base.check()?;
+            for &(s, t) in &pairs {
+                let mut cfg = base.clone();
+                cfg.engine.scheme = s;
+                cfg.engine.threads = t;
+                cfg.check()?;
+                let mut secs = Vec::new();
+                let mut last = None;
+                for _ in 0..a.repeat {
+                    let out = wildsgd::train::fit(train, valid.as_ref(), &cfg, |_| {})?;
+                    secs.push(
+                        out.epochs.iter().map(|e| e.seconds).sum::<f64>() / out.epochs.len() as f64,
+                    );
+                    last = Some(out);
+                    pb.inc(1);
+                }
+                let out = last.expect("repeat >= 1");
+                let m = median(&mut secs);
+                rows.push(Row {
+                    scheme: s,
+                    threads: t,
+                    epoch_seconds: m,
+                    units_per_sec: train.nnz() as f64 / m,
+                    test_metric: out.done.test_loss,
+                    train_metric: out.epochs.last().map_or(f64::NAN, |e| e.train_loss),
+                    oversubscribed: out.done.oversubscribed,
+                    replicated: out.done.replicated.to_string(),
+                });
+            }
+            (
+                format!("{} rows, {} non-zeros", train.rows(), train.nnz()),
+                "nnz",
+                "loss",
+                base.epochs,
+            )
         }
-        let out = last.expect("repeat >= 1");
-        let m = median(&mut secs);
-        rows.push(Row {
-            scheme: s,
-            threads: t,
-            epoch_seconds: m,
-            nnz_per_sec: train.nnz() as f64 / m,
-            test_loss: out.done.test_loss,
-            train_loss: out.epochs.last().map_or(f64::NAN, |e| e.train_loss),
-            oversubscribed: out.done.oversubscribed,
-            replicated: out.done.replicated,
-        });
-    }
+        Loaded::Ratings(train, valid) => {
+            let base = mf_config(a.optimizer.as_deref(), &a.opts, None)?;
+            base.check()?;
+            for &(s, t) in &pairs {
+                let mut cfg = base.clone();
+                cfg.engine.scheme = s;
+                cfg.engine.threads = t;
+                cfg.check()?;
+                let mut secs = Vec::new();
+                let mut last = None;
+                for _ in 0..a.repeat {
+                    let out = wildsgd::mf::fit(train, valid.as_ref(), &cfg, |_| {})?;
+                    secs.push(
+                        out.epochs.iter().map(|e| e.seconds).sum::<f64>() / out.epochs.len() as f64,
+                    );
+                    last = Some(out);
+                    pb.inc(1);
+                }
+                let out = last.expect("repeat >= 1");
+                let m = median(&mut secs);
+                rows.push(Row {
+                    scheme: s,
+                    threads: t,
+                    epoch_seconds: m,
+                    units_per_sec: train.len() as f64 / m,
+                    test_metric: out.done.test_rmse,
+                    train_metric: out.epochs.last().map_or(f64::NAN, |e| e.train_rmse),
+                    oversubscribed: out.done.oversubscribed,
+                    replicated: out.done.blocks.map_or("-".into(), |b| format!("{b}x{b}")),
+                });
+            }
+            (
+                format!(
+                    "{} ratings, {} users, {} items, rank {}",
+                    train.len(),
+                    train.n_users(),
+                    train.n_items(),
+                    base.rank
+                ),
+                "ratings",
+                "rmse",
+                base.epochs,
+            )
+        }
+    };
+    let has_valid = matches!(
+        &loaded,
+        Loaded::Sparse(_, Some(_)) | Loaded::Ratings(_, Some(_))
+    );
     pb.finish_and_clear();
     let seq = rows[0].epoch_seconds;
     let one = |s: Scheme| {
@@ -98,11 +160,14 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             .find(|r| r.scheme == s && r.threads == 1)
             .map(|r| r.epoch_seconds)
     };
+    let last_col = if matches!(loaded, Loaded::Sparse(..)) {
+        "replicated"
+    } else {
+        "blocks"
+    };
+    let metric_col = format!("{} {metric_name}", if has_valid { "test" } else { "train" });
     let mut text = format!(
-        "{} rows, {} non-zeros, {} epochs x {} repeats, {} cores\n{:<15} {:>7} {:>13} {:>9} {:>9} {:>10} {:>10} {:>10}\n",
-        train.rows(),
-        train.nnz(),
-        base.epochs,
+        "{header}, {epochs} epochs x {} repeats, {} cores\n{:<15} {:>7} {:>13} {:>9} {:>9} {:>12} {:>12} {:>10} {:>10}\n",
         a.repeat,
         cores(),
         "scheme",
@@ -110,29 +175,28 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         "s/epoch (med)",
         "vs 1 thr",
         "vs seq",
-        "M nnz/s",
-        if valid.is_some() {
-            "test loss"
-        } else {
-            "train loss"
-        },
-        "replicated"
+        format!("M {unit}/s"),
+        "M/s/thread",
+        metric_col,
+        last_col,
     );
-    let mut csv = String::from(
-        "scheme,threads,epoch_seconds_median,speedup_vs_1_thread,speedup_vs_sequential,nnz_per_sec,test_loss,train_loss,oversubscribed,repeat\n",
+    let mut csv = format!(
+        "scheme,threads,epoch_seconds_median,speedup_vs_1_thread,speedup_vs_sequential,{unit}_per_sec,{unit}_per_sec_per_thread,test_{metric_name},train_{metric_name},oversubscribed,repeat\n",
     );
     for r in &rows {
         let vs1 = one(r.scheme).map(|o| o / r.epoch_seconds);
         let vseq = seq / r.epoch_seconds;
-        let metric = r.test_loss.unwrap_or(r.train_loss);
+        let metric = r.test_metric.unwrap_or(r.train_metric);
+        let per_thread = r.units_per_sec / r.threads as f64;
         text.push_str(&format!(
-            "{:<15} {:>7} {:>13.4} {:>9} {:>9.2} {:>10.1} {:>10.4} {:>10}{}\n",
+            "{:<15} {:>7} {:>13.4} {:>9} {:>9.2} {:>12.2} {:>12.2} {:>10.4} {:>10}{}\n",
             r.scheme.name(),
             r.threads,
             r.epoch_seconds,
             vs1.map_or("-".into(), |v| format!("{v:.2}")),
             vseq,
-            r.nnz_per_sec / 1e6,
+            r.units_per_sec / 1e6,
+            per_thread / 1e6,
             metric,
             r.replicated,
             if r.oversubscribed {
@@ -142,15 +206,16 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             }
         ));
         csv.push_str(&format!(
-            "{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
             r.scheme.name(),
             r.threads,
             r.epoch_seconds,
             vs1.map_or(String::new(), |v| v.to_string()),
             vseq,
-            r.nnz_per_sec,
-            r.test_loss.map_or(String::new(), |v| v.to_string()),
-            r.train_loss,
+            r.units_per_sec,
+            per_thread,
+            r.test_metric.map_or(String::new(), |v| v.to_string()),
+            r.train_metric,
             r.oversubscribed,
             a.repeat
         ));
@@ -161,15 +226,16 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             "repeat": a.repeat,
             "epoch_seconds_median": r.epoch_seconds,
             "speedup_vs_sequential": vseq,
-            "nnz_per_sec": r.nnz_per_sec,
-            "train_loss": r.train_loss,
             "oversubscribed": r.oversubscribed,
         });
+        ev[format!("{unit}_per_sec")] = json!(r.units_per_sec);
+        ev[format!("{unit}_per_sec_per_thread")] = json!(per_thread);
+        ev[format!("train_{metric_name}")] = json!(r.train_metric);
         if let Some(v) = vs1 {
             ev["speedup_vs_1_thread"] = json!(v);
         }
-        if let Some(l) = r.test_loss {
-            ev["test_loss"] = json!(l);
+        if let Some(l) = r.test_metric {
+            ev[format!("test_{metric_name}")] = json!(l);
         }
         sink.write(ev)?;
     }

@@ -1,14 +1,29 @@
-//! `wildsgd predict` and `wildsgd eval`.
+//! `wildsgd predict`, `wildsgd eval` and `wildsgd recommend`.
 
 use std::io::{self, BufWriter, Write};
 
 use anyhow::Result;
 use serde_json::json;
 use wildsgd::data::Dataset;
+use wildsgd::data::RatingsDataset;
 use wildsgd::metrics;
-use wildsgd::model::load_model;
+use wildsgd::model::{AnyModel, load_any_model, load_mf_model};
 
-use crate::args::{EvalArgs, PredictArgs};
+use crate::args::{EvalArgs, PredictArgs, RecommendArgs};
+
+fn load_ratings(path: &std::path::Path, a: &crate::args::DataArgs) -> Result<RatingsDataset> {
+    match super::load(path, a, true)?.0 {
+        Dataset::Ratings(d) => Ok(d),
+        Dataset::Sparse(_) => Err(wildsgd::Error::config(
+            "data",
+            format!(
+                "{} is LIBSVM data, but the model is matrix factorization (it needs user, item, rating lines)",
+                path.display()
+            ),
+        )
+        .into()),
+    }
+}
 
 fn load_data(
     path: &std::path::Path,
@@ -28,9 +43,10 @@ fn load_data(
 }
 
 pub fn predict(a: &PredictArgs) -> Result<()> {
-    let model = load_model(&a.model)?;
-    let data = load_data(&a.data, &a.format)?;
-    let preds = model.predict(&data);
+    let preds = match load_any_model(&a.model)? {
+        AnyModel::Linear(model) => model.predict(&load_data(&a.data, &a.format)?),
+        AnyModel::Mf(model) => model.predict(&load_ratings(&a.data, &a.format)?),
+    };
     let mut fb = ryu::Buffer::new();
     let mut write_all = |w: &mut dyn Write| -> io::Result<()> {
         for p in &preds {
@@ -55,7 +71,37 @@ pub fn predict(a: &PredictArgs) -> Result<()> {
 }
 
 pub fn eval(a: &EvalArgs) -> Result<()> {
-    let model = load_model(&a.model)?;
+    let model = match load_any_model(&a.model)? {
+        AnyModel::Linear(m) => m,
+        AnyModel::Mf(m) => {
+            let data = load_ratings(&a.data, &a.format)?;
+            let r = m.evaluate(&data);
+            let mut out = io::stdout().lock();
+            if a.json {
+                let v = json!({
+                    "model": "mf",
+                    "ratings": data.len(),
+                    "test_rmse": r.rmse,
+                    "test_mae": r.mae,
+                    "unknown_users": r.unknown_users,
+                    "unknown_items": r.unknown_items,
+                });
+                writeln!(out, "{v}")?;
+            } else {
+                writeln!(out, "ratings    {}", data.len())?;
+                writeln!(out, "rmse       {:.6}", r.rmse)?;
+                writeln!(out, "mae        {:.6}", r.mae)?;
+                if r.unknown_users + r.unknown_items > 0 {
+                    writeln!(
+                        out,
+                        "unseen     {} ratings of new users, {} of new items (predicted from biases)",
+                        r.unknown_users, r.unknown_items
+                    )?;
+                }
+            }
+            return Ok(());
+        }
+    };
     let data = load_data(&a.data, &a.format)?;
     let m = metrics::evaluate(&model, &data);
     let mut v = json!({
@@ -78,5 +124,38 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
             writeln!(out, "auc        {auc:.6}")?;
         }
     }
+    Ok(())
+}
+
+pub fn recommend(a: &RecommendArgs) -> Result<()> {
+    let model = load_mf_model(&a.model)?;
+    let Some(u) = model.user_index(a.user) else {
+        return Err(wildsgd::Error::config(
+            "user",
+            format!(
+                "user {} is not in {} (it had no training ratings)",
+                a.user,
+                a.model.display()
+            ),
+        )
+        .into());
+    };
+    let recs = model.recommend(u, a.n);
+    let mut out = BufWriter::new(io::stdout().lock());
+    if a.json {
+        for (rank, r) in recs.iter().enumerate() {
+            writeln!(
+                out,
+                "{}",
+                json!({"user": a.user, "rank": rank + 1, "item": r.item, "score": r.score})
+            )?;
+        }
+    } else {
+        writeln!(out, "rank\titem\tpredicted")?;
+        for (rank, r) in recs.iter().enumerate() {
+            writeln!(out, "{}\t{}\t{:.3}", rank + 1, r.item, r.score)?;
+        }
+    }
+    out.flush()?;
     Ok(())
 }
