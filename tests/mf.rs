@@ -20,7 +20,7 @@ fn generated(users: usize, items: usize, density: f64, seed: u64) -> RatingsData
         seed,
     };
     let mut buf = Vec::new();
-    cfg.write(&mut buf, |_| {}).unwrap();
+    cfg.write(&mut buf, |_| {}).unwrap().unwrap();
     ratings::parse(&buf, &RatingsOptions::default()).unwrap()
 }
 

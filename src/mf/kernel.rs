@@ -185,7 +185,7 @@ pub(crate) unsafe trait RowSource {
     /// # Safety
     /// The caller drops the slices before asking for the next rating, and `u`, `i` are
     /// in range.
-    #[allow(clippy::type_complexity)]
+    #[allow(clippy::type_complexity, clippy::mut_from_ref)]
     unsafe fn rows(&self, u: u32, i: u32) -> (&mut [f32], &mut [f32], &mut [f32], &mut [f32]);
 }
 
@@ -304,6 +304,7 @@ pub enum Variant {
 ///
 /// # Panics
 /// If a matrix size is not a multiple of its row width, or an entry is out of range.
+#[allow(clippy::too_many_arguments)]
 pub fn sgd_pass(
     variant: Variant,
     k: usize,
