@@ -219,7 +219,17 @@ fn degree_scaled_l2_and_early_stopping() {
         early_stop: Some(2),
         ..base
     };
-    let out = mf::fit(&train, Some(&test), &cfg, |_| {}).unwrap();
+    let (mut epochs_seen, mut max_done) = (0, 0);
+    let out = mf::fit(&train, Some(&test), &cfg, |p| match p {
+        mf::MfProgress::Epoch(r) => {
+            epochs_seen += 1;
+            assert_eq!(r.epoch, epochs_seen);
+        }
+        mf::MfProgress::Ratings { done, .. } => max_done = max_done.max(done),
+    })
+    .unwrap();
+    assert_eq!(epochs_seen, out.epochs.len());
+    assert!(max_done <= train.len() + 256);
     let best = out
         .epochs
         .iter()

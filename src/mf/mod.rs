@@ -28,6 +28,8 @@ mod store;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -285,6 +287,20 @@ pub struct MfDoneReport {
     pub rating_scale: f32,
 }
 
+/// What [`fit`] reports while it runs.
+#[derive(Debug)]
+pub enum MfProgress<'a> {
+    /// Ratings trained so far in the current epoch (reported every 50 ms or so).
+    Ratings {
+        /// 0-based epoch.
+        epoch: usize,
+        /// Ratings done in it.
+        done: usize,
+    },
+    /// An epoch finished.
+    Epoch(&'a MfEpochReport),
+}
+
 /// A trained model and its history.
 #[derive(Debug, Clone)]
 pub struct MfOutcome {
@@ -374,7 +390,8 @@ impl Tables {
 }
 
 /// Trains biased MF on `train`, evaluating on `valid` (matched by original ids) after
-/// each epoch when given; `progress` receives every epoch's report.
+/// each epoch when given; `progress` receives the ratings done during an epoch and
+/// every epoch's report.
 ///
 /// # Errors
 /// [`Error::Config`] for bad settings, empty data, or early stopping without validation
@@ -383,7 +400,7 @@ pub fn fit(
     train: &RatingsDataset,
     valid: Option<&RatingsDataset>,
     cfg: &MfConfig,
-    mut progress: impl FnMut(&MfEpochReport),
+    mut progress: impl FnMut(MfProgress<'_>),
 ) -> Result<MfOutcome> {
     cfg.check()?;
     if train.is_empty() {
@@ -520,20 +537,20 @@ pub fn fit(
         let mut erng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed.wrapping_add(1 + epoch as u64));
         order.shuffle(&mut erng);
         let start = Instant::now();
+        let mut tick = |done| progress(MfProgress::Ratings { epoch, done });
+        let run = Run {
+            t: &t,
+            lr,
+            rule: cfg.rule,
+            threads,
+            pin,
+        };
         let se = match scheme {
             Scheme::Block => {
                 let g = grid.as_ref().expect("grid built for block");
-                block_epoch(
-                    &t,
-                    g,
-                    lr,
-                    cfg.rule,
-                    threads,
-                    pin,
-                    cfg.seed ^ (epoch as u64) << 20,
-                )
+                block_epoch(&run, g, cfg.seed ^ ((epoch as u64) << 20), &mut tick)
             }
-            _ => chunk_epoch(&t, &entries, &order, lr, cfg.rule, scheme, threads, pin),
+            _ => chunk_epoch(&run, &entries, &order, scheme, &mut tick),
         };
         let seconds = start.elapsed().as_secs_f64();
         total += seconds;
@@ -563,7 +580,7 @@ pub fn fit(
             updates: n as u64,
             ratings_per_sec: n as f64 / seconds.max(1e-12),
         };
-        progress(&rep);
+        progress(MfProgress::Epoch(&rep));
         reports.push(rep);
         if let (Some(rmse), Some(m)) = (test_rmse, snap)
             && cfg.early_stop.is_some()
@@ -674,66 +691,40 @@ impl<'a> ValidSet<'a> {
     }
 }
 
-/// One epoch of the sequential, hogwild or locked scheme over the shuffled chunks.
-#[allow(clippy::too_many_arguments)]
-fn chunk_epoch(
-    t: &Tables,
-    entries: &[Entry],
-    order: &[u32],
+/// What every epoch runner needs.
+struct Run<'a> {
+    t: &'a Tables,
     lr: f32,
     rule: Rule,
-    scheme: Scheme,
     threads: usize,
     pin: bool,
+}
+
+/// Runs `work(w)` on `threads` scoped threads (thread 0 included) while the calling
+/// thread reports `done` to `tick` about every 50 ms; returns the sum of the results
+/// (NaN if a worker panicked, which the caller reports as divergence).
+fn on_threads(
+    threads: usize,
+    done: &AtomicUsize,
+    tick: &mut dyn FnMut(usize),
+    work: &(dyn Fn(usize) -> f64 + Sync),
 ) -> f64 {
-    let chunk = |c: u32| {
-        let s = c as usize * CHUNK;
-        &entries[s..(s + CHUNK).min(entries.len())]
-    };
-    if scheme == Scheme::Sequential {
-        let mut se = 0.0;
-        for &c in order {
-            // SAFETY: one thread; indices come from the training data the tables were
-            // sized for.
-            se += unsafe { kernel::pass(t, chunk(c), lr, rule, true) };
-        }
-        return se;
-    }
-    let lock = Mutex::new(());
-    let share = |w: usize| &order[w * order.len() / threads..(w + 1) * order.len() / threads];
+    let main = std::thread::current();
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|w| {
-                let lock = &lock;
+                let main = main.clone();
                 s.spawn(move || {
-                    if pin {
-                        pin_current(w);
-                    }
-                    let mut se = 0.0;
-                    match scheme {
-                        Scheme::Locked => {
-                            for &c in share(w) {
-                                for en in chunk(c) {
-                                    let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-                                    // SAFETY: every access to the tables in this scheme
-                                    // happens under `lock`; indices are in range.
-                                    se += unsafe {
-                                        kernel::pass(t, std::slice::from_ref(en), lr, rule, true)
-                                    };
-                                }
-                            }
-                        }
-                        _ => {
-                            let mut buf = vec![0.0f32; 2 * t.k + 2 * AUX];
-                            for &c in share(w) {
-                                se += t.shared_pass(chunk(c), lr, rule, &mut buf);
-                            }
-                        }
-                    }
-                    se
+                    let r = work(w);
+                    main.unpark();
+                    r
                 })
             })
             .collect();
+        while !handles.iter().all(|h| h.is_finished()) {
+            std::thread::park_timeout(std::time::Duration::from_millis(50));
+            tick(done.load(Relaxed));
+        }
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or(f64::NAN))
@@ -741,19 +732,70 @@ fn chunk_epoch(
     })
 }
 
-/// One epoch of the block scheme.
-fn block_epoch(
-    t: &Tables,
-    g: &blocks::Grid,
-    lr: f32,
-    rule: Rule,
-    threads: usize,
-    pin: bool,
-    seed: u64,
+/// One epoch of the sequential, hogwild or locked scheme over the shuffled chunks.
+fn chunk_epoch(
+    run: &Run<'_>,
+    entries: &[Entry],
+    order: &[u32],
+    scheme: Scheme,
+    tick: &mut dyn FnMut(usize),
 ) -> f64 {
-    let sched = blocks::Scheduler::new(g, seed);
+    let (t, lr, rule, threads) = (run.t, run.lr, run.rule, run.threads);
+    let chunk = |c: u32| {
+        let s = c as usize * CHUNK;
+        &entries[s..(s + CHUNK).min(entries.len())]
+    };
+    if scheme == Scheme::Sequential {
+        let mut se = 0.0;
+        for (n, &c) in order.iter().enumerate() {
+            // SAFETY: one thread; indices come from the training data the tables were
+            // sized for.
+            se += unsafe { kernel::pass(t, chunk(c), lr, rule, true) };
+            if n % 256 == 255 {
+                tick((n + 1) * CHUNK);
+            }
+        }
+        return se;
+    }
+    let lock = Mutex::new(());
+    let done = AtomicUsize::new(0);
+    let share = |w: usize| &order[w * order.len() / threads..(w + 1) * order.len() / threads];
     let work = |w: usize| {
-        if pin && threads > 1 {
+        if run.pin {
+            pin_current(w);
+        }
+        let mut se = 0.0;
+        match scheme {
+            Scheme::Locked => {
+                for &c in share(w) {
+                    for en in chunk(c) {
+                        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
+                        // SAFETY: every access to the tables in this scheme happens
+                        // under `lock`; indices are in range.
+                        se += unsafe { kernel::pass(t, std::slice::from_ref(en), lr, rule, true) };
+                    }
+                    done.fetch_add(CHUNK, Relaxed);
+                }
+            }
+            _ => {
+                let mut buf = vec![0.0f32; 2 * t.k + 2 * AUX];
+                for &c in share(w) {
+                    se += t.shared_pass(chunk(c), lr, rule, &mut buf);
+                    done.fetch_add(CHUNK, Relaxed);
+                }
+            }
+        }
+        se
+    };
+    on_threads(threads, &done, tick, &work)
+}
+
+/// One epoch of the block scheme.
+fn block_epoch(run: &Run<'_>, g: &blocks::Grid, seed: u64, tick: &mut dyn FnMut(usize)) -> f64 {
+    let sched = blocks::Scheduler::new(g, seed);
+    let done = AtomicUsize::new(0);
+    let work = |w: usize| {
+        if run.pin && run.threads > 1 {
             pin_current(w);
         }
         let mut se = 0.0;
@@ -763,21 +805,16 @@ fn block_epoch(
             // column-block no running block shares, so its users' and items' rows are
             // this thread's alone until it returns the block (through the scheduler's
             // mutex, which orders this thread's accesses before the next owner's).
-            se += unsafe { kernel::pass(t, &g.blocks[b], lr, rule, true) };
+            se += unsafe { kernel::pass(run.t, &g.blocks[b], run.lr, run.rule, true) };
+            done.fetch_add(g.blocks[b].len(), Relaxed);
             prev = Some(b);
         }
         se
     };
-    if threads == 1 {
+    if run.threads == 1 {
         return work(0);
     }
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads).map(|w| s.spawn(move || work(w))).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or(f64::NAN))
-            .sum()
-    })
+    on_threads(run.threads, &done, tick, &work)
 }
 
 /// Splits off a seeded random `fraction` of the ratings as validation data (ids are

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_json::json;
 use wildsgd::data::{Dataset, RatingsDataset, SparseDataset};
-use wildsgd::mf::{MfConfig, MfL2Form, MfOutcome, Rule};
+use wildsgd::mf::{MfConfig, MfL2Form, MfOutcome, MfProgress, Rule};
 use wildsgd::model::{LossKind, save_mf_model, save_model};
 use wildsgd::optim::OptimizerKind;
 use wildsgd::schedule::Schedule;
@@ -279,19 +279,25 @@ pub fn run_one_mf(
     quiet: bool,
     events: &mut dyn FnMut(serde_json::Value) -> io::Result<()>,
 ) -> Result<MfOutcome> {
-    let pb = progress::bar(cfg.epochs as u64, "epochs", quiet);
+    let n = train_data.len() as u64;
+    let pb = progress::bar(n * cfg.epochs as u64, cfg.optimizer_name(), quiet);
     let mut io_err: Option<io::Error> = None;
-    let outcome = wildsgd::mf::fit(train_data, valid, cfg, |rep| {
-        pb.set_position(rep.epoch as u64);
-        let mut v = json!({"event": "epoch"});
-        merge(
-            &mut v,
-            serde_json::to_value(rep).expect("report serializes"),
-        );
-        if let Err(e) = events(v)
-            && io_err.is_none()
-        {
-            io_err = Some(e);
+    let outcome = wildsgd::mf::fit(train_data, valid, cfg, |p| match p {
+        MfProgress::Ratings { epoch, done } => {
+            pb.set_position(epoch as u64 * n + (done as u64).min(n));
+        }
+        MfProgress::Epoch(rep) => {
+            pb.set_position(rep.epoch as u64 * n);
+            let mut v = json!({"event": "epoch"});
+            merge(
+                &mut v,
+                serde_json::to_value(rep).expect("report serializes"),
+            );
+            if let Err(e) = events(v)
+                && io_err.is_none()
+            {
+                io_err = Some(e);
+            }
         }
     });
     pb.finish_and_clear();
