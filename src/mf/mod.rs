@@ -710,18 +710,25 @@ fn on_threads(
     work: &(dyn Fn(usize) -> f64 + Sync),
 ) -> f64 {
     let main = std::thread::current();
+    // Workers count themselves out before waking the main thread, so it never waits on
+    // a worker that has finished its work but not yet exited.
+    let finished = AtomicUsize::new(0);
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|w| {
-                let main = main.clone();
+                let (main, finished) = (main.clone(), &finished);
                 s.spawn(move || {
                     let r = work(w);
+                    finished.fetch_add(1, std::sync::atomic::Ordering::Release);
                     main.unpark();
                     r
                 })
             })
             .collect();
-        while !handles.iter().all(|h| h.is_finished()) {
+        // Also stop once every thread has exited: a panicked worker never counts itself.
+        while finished.load(std::sync::atomic::Ordering::Acquire) < threads
+            && !handles.iter().all(|h| h.is_finished())
+        {
             std::thread::park_timeout(std::time::Duration::from_millis(50));
             tick(done.load(Relaxed));
         }
