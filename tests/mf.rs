@@ -573,5 +573,24 @@ fn bench_runs_on_ratings() {
     assert!(schemes.contains(&"block") && schemes.contains(&"locked"));
     let text = std::fs::read_to_string(&csv).unwrap();
     assert!(text.starts_with("scheme,threads,epoch_seconds_median"));
+    // compare: sgd and adagrad by default, test RMSE per epoch on one chart.
+    let svg = dir.path().join("c.svg");
+    let o = wildsgd([
+        "compare",
+        "--data",
+        &arg(&data),
+        "--holdout",
+        "0.2",
+        "--epochs",
+        "3",
+        "--plot",
+        &arg(&svg),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", crate::util::stderr(&o));
+    let table = stdout(&o);
+    assert!(table.contains("sgd") && table.contains("adagrad") && table.contains("rmse"));
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(chart.starts_with("<svg") && chart.contains("test RMSE"));
     assert!(text.lines().next().unwrap().contains("ratings_per_sec"));
 }

@@ -28,7 +28,7 @@ pub enum Command {
     Eval(EvalArgs),
     /// Top items a user has not rated, by predicted rating (mf models).
     Recommend(RecommendArgs),
-    /// Train several optimizers on the same data and draw their test loss per epoch.
+    /// Train several optimizers on the same data and draw their test loss (or RMSE) per epoch.
     Compare(Box<CompareArgs>),
     /// Time every (scheme, threads) pair: seconds per epoch, speedups, throughput.
     Bench(Box<BenchArgs>),
@@ -250,14 +250,11 @@ pub struct CompareArgs {
     /// Training data.
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
-    /// Comma-separated optimizers to compare, each at its default learning rate.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "sgd,momentum,nag,adagrad,adadelta,rmsprop,adam,adamax,nadam,adamw,ftrl"
-    )]
-    pub optimizers: Vec<String>,
-    /// The chart: test loss per epoch, one line per optimizer (`.svg` or `.png`).
+    /// Comma-separated optimizers to compare, each at its default learning rate [all
+    /// eleven; sgd,adagrad for a ratings file].
+    #[arg(long, value_delimiter = ',')]
+    pub optimizers: Option<Vec<String>>,
+    /// The chart: test loss (test RMSE for mf) per epoch, one line per optimizer (`.svg` or `.png`).
     #[arg(long, value_name = "PATH")]
     pub plot: PathBuf,
     /// Also write every run's JSON Lines reports here (or `-`).

@@ -427,22 +427,6 @@ pub fn load_sparse(path: &Path, o: &TrainOpts) -> Result<SparseDataset> {
     }
 }
 
-/// Loads training and validation data as the flags say.
-pub fn load_train_valid(
-    data: &Path,
-    o: &TrainOpts,
-) -> Result<(SparseDataset, Option<SparseDataset>)> {
-    let train = load_sparse(data, o)?;
-    match (&o.test, o.holdout) {
-        (Some(t), _) => Ok((train, Some(load_sparse(t, o)?))),
-        (None, Some(f)) => {
-            let (a, b) = train.split_holdout(f, o.seed)?;
-            Ok((a, Some(b)))
-        }
-        (None, None) => Ok((train, None)),
-    }
-}
-
 /// Runs one training with a progress bar, sending JSON events to `events`.
 pub fn run_one(
     train_data: &SparseDataset,
