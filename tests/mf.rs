@@ -264,6 +264,14 @@ fn bad_settings_are_refused() {
             early_stop: Some(3),
             ..MfConfig::default()
         },
+        MfConfig {
+            blocks: 100_000,
+            ..MfConfig::default()
+        },
+        MfConfig {
+            engine: engine(Scheme::Block, 1000),
+            ..MfConfig::default()
+        },
     ];
     for cfg in bad {
         let e = mf::fit(&d, None, &cfg, |_| {}).unwrap_err();

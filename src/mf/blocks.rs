@@ -62,7 +62,8 @@ impl Grid {
 struct State {
     row_busy: Vec<bool>,
     col_busy: Vec<bool>,
-    todo: Vec<bool>,
+    /// Blocks not yet handed out this epoch (scanned in place of the whole grid).
+    todo: Vec<usize>,
     row_left: Vec<u32>,
     col_left: Vec<u32>,
     left: usize,
@@ -81,10 +82,12 @@ impl Scheduler {
     /// A scheduler for one epoch over the non-empty blocks of `grid`.
     pub(crate) fn new(grid: &Grid, seed: u64) -> Scheduler {
         let nb = grid.nb;
-        let todo: Vec<bool> = grid.blocks.iter().map(|b| !b.is_empty()).collect();
+        let todo: Vec<usize> = (0..nb * nb)
+            .filter(|&b| !grid.blocks[b].is_empty())
+            .collect();
         let mut row_left = vec![0u32; nb];
         let mut col_left = vec![0u32; nb];
-        for (b, _) in todo.iter().enumerate().filter(|(_, t)| **t) {
+        for &b in &todo {
             row_left[b / nb] += 1;
             col_left[b % nb] += 1;
         }
@@ -93,7 +96,7 @@ impl Scheduler {
             state: Mutex::new(State {
                 row_busy: vec![false; nb],
                 col_busy: vec![false; nb],
-                left: todo.iter().filter(|t| **t).count(),
+                left: todo.len(),
                 todo,
                 row_left,
                 col_left,
@@ -111,40 +114,17 @@ impl Scheduler {
         // (every mutation below completes before the guard drops), so carry on.
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(b) = done {
-            st.row_busy[b / nb] = false;
-            st.col_busy[b % nb] = false;
+            Self::free(&mut st, nb, b);
             self.wake.notify_all();
         }
         loop {
             if st.left == 0 {
                 return None;
             }
-            let mut best: Option<(u32, usize)> = None;
-            let mut ties = 0u32;
-            for b in 0..nb * nb {
+            let best = Self::pick(&mut st, nb);
+            if let Some(pos) = best {
+                let b = st.todo.swap_remove(pos);
                 let (r, c) = (b / nb, b % nb);
-                if !st.todo[b] || st.row_busy[r] || st.col_busy[c] {
-                    continue;
-                }
-                let score = st.row_left[r] + st.col_left[c];
-                match best {
-                    Some((s, _)) if s > score => {}
-                    Some((s, _)) if s == score => {
-                        // Reservoir sampling among equal scores.
-                        ties += 1;
-                        if st.rng.random_range(0..ties) == 0 {
-                            best = Some((score, b));
-                        }
-                    }
-                    _ => {
-                        ties = 1;
-                        best = Some((score, b));
-                    }
-                }
-            }
-            if let Some((_, b)) = best {
-                let (r, c) = (b / nb, b % nb);
-                st.todo[b] = false;
                 st.left -= 1;
                 st.row_left[r] -= 1;
                 st.col_left[c] -= 1;
@@ -153,6 +133,62 @@ impl Scheduler {
                 return Some(b);
             }
             st = self.wake.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Returns block `b` without taking another: for a worker that unwinds from a panic
+    /// while holding it, so the others are not left waiting for its rows forever.
+    pub(crate) fn release(&self, b: usize) {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        Self::free(&mut st, self.nb, b);
+        self.wake.notify_all();
+    }
+
+    /// Position in `todo` of the free block whose row and column have the most blocks
+    /// left (reservoir sampling among ties), if any block is free.
+    fn pick(st: &mut State, nb: usize) -> Option<usize> {
+        let mut best: Option<(u32, usize)> = None;
+        let mut ties = 0u32;
+        for (pos, &b) in st.todo.iter().enumerate() {
+            let (r, c) = (b / nb, b % nb);
+            if st.row_busy[r] || st.col_busy[c] {
+                continue;
+            }
+            let score = st.row_left[r] + st.col_left[c];
+            match best {
+                Some((s, _)) if s > score => {}
+                Some((s, _)) if s == score => {
+                    ties += 1;
+                    if st.rng.random_range(0..ties) == 0 {
+                        best = Some((score, pos));
+                    }
+                }
+                _ => {
+                    ties = 1;
+                    best = Some((score, pos));
+                }
+            }
+        }
+        best.map(|(_, pos)| pos)
+    }
+
+    fn free(st: &mut State, nb: usize, b: usize) {
+        st.row_busy[b / nb] = false;
+        st.col_busy[b % nb] = false;
+    }
+}
+
+/// Returns its block to the scheduler if dropped during a panic (see
+/// [`Scheduler::release`]); on the normal path the block goes back through `next`.
+pub(crate) struct Held<'a> {
+    pub(crate) sched: &'a Scheduler,
+    pub(crate) block: usize,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.sched.release(self.block);
         }
     }
 }
@@ -185,6 +221,39 @@ mod tests {
                 ub[e.u as usize] = k / 5;
             }
         }
+    }
+
+    #[test]
+    fn a_block_dropped_in_a_panic_is_released() {
+        let entries: Vec<Entry> = (0..400u32)
+            .map(|n| Entry {
+                u: n % 20,
+                i: (n * 3) % 20,
+                r: 0.0,
+            })
+            .collect();
+        let g = Grid::new(&entries, 20, 20, 3, 1);
+        let s = Scheduler::new(&g, 1);
+        let r = std::thread::scope(|sc| {
+            sc.spawn(|| {
+                let b = s.next(None).unwrap();
+                let _held = Held {
+                    sched: &s,
+                    block: b,
+                };
+                panic!("worker fails while holding block {b}");
+            })
+            .join()
+        });
+        assert!(r.is_err());
+        // Every other block can still be handed out: nothing waits for the lost one.
+        let mut prev = None;
+        let mut n = 0;
+        while let Some(b) = s.next(prev) {
+            prev = Some(b);
+            n += 1;
+        }
+        assert_eq!(n + 1, g.blocks.iter().filter(|b| !b.is_empty()).count());
     }
 
     #[test]

@@ -12,10 +12,12 @@
 //! Update for one rating with error e = r − (b_u + b_i + p·q) (ALGORITHMS.md §9.1):
 //! * `sgd`: b_u += η(e − λ_u b_u); b_i += η(e − λ_i b_i);
 //!   p ← p + η(e q − λ_u p); q ← q + η(e p_old − λ_i q).
-//! * `adagrad` (LIBMF's form, Chin et al. PAKDD 2015): one accumulator per factor row,
-//!   G_p += mean_k g_k² with g = λ_u p − e q, then p ← p − η g/√G_p (the same for q with
-//!   the old p); each bias has its own scalar accumulator. Accumulators start at 1, as
-//!   in LIBMF, so the first steps are at most η.
+//! * `adagrad`, with LIBMF's row-wise accumulators (Chin et al. PAKDD 2015): one
+//!   accumulator per factor row, G_p += mean_k g_k² with g = λ_u p − e q, then
+//!   p ← p − η g/√G_p (the same for q with the old p); each bias has its own scalar
+//!   accumulator. Accumulators start at 1, as in LIBMF, which keeps the first steps
+//!   near η. Unlike LIBMF, which steps with the accumulator from before the current
+//!   gradient, the step uses the updated one (the usual AdaGrad order).
 
 /// Extra slots per row: bias, AdaGrad accumulators (factors, bias), λ.
 pub const AUX: usize = 4;

@@ -66,6 +66,9 @@ pub const DEFAULT_LR_ADAGRAD: f32 = 0.05;
 pub const DEFAULT_LR_SGD: f32 = 0.03;
 /// Default L2 strength (standardized units).
 pub const DEFAULT_L2: f32 = 0.07;
+/// Most blocks per side of the FPSG grid (the scheduler scans the blocks left under
+/// its lock, so the grid is kept small).
+pub const MAX_BLOCKS: usize = 256;
 /// Ratings per chunk handed out to threads (hogwild, locked, sequential).
 const CHUNK: usize = 256;
 
@@ -138,7 +141,7 @@ impl MfConfig {
     /// free block always exists for a thread that finishes).
     pub fn grid_for(&self, threads: usize) -> usize {
         match self.blocks {
-            0 => (2 * threads + 1).max(8),
+            0 => (2 * threads + 1).clamp(8, MAX_BLOCKS),
             b => b.max(threads + 1),
         }
     }
@@ -211,6 +214,21 @@ impl MfConfig {
             return Err(Error::config(
                 "replicate",
                 "replication is for linear models",
+            ));
+        }
+        if self.blocks > MAX_BLOCKS {
+            return Err(Error::config(
+                "blocks",
+                format!("at most {MAX_BLOCKS} per side, got {}", self.blocks),
+            ));
+        }
+        if self.engine.scheme == Scheme::Block && self.engine.effective_threads() >= MAX_BLOCKS {
+            return Err(Error::config(
+                "threads",
+                format!(
+                    "the block scheme runs at most {} threads (a grid of at most {MAX_BLOCKS} blocks per side)",
+                    MAX_BLOCKS - 1
+                ),
             ));
         }
         if let Some(s) = &self.schedule {
@@ -418,6 +436,12 @@ pub fn fit(
             "needs validation data (--test or --holdout)",
         ));
     }
+    if valid.is_some_and(|v| v.implicit) {
+        return Err(Error::config(
+            "test",
+            "the validation file lists (user, item) pairs without ratings; RMSE needs ratings",
+        ));
+    }
     let (n, k) = (train.len(), cfg.rank);
     let (nu, ni) = (train.n_users(), train.n_items());
     let mean = train.ratings.iter().map(|&r| f64::from(r)).sum::<f64>() / n as f64;
@@ -503,6 +527,8 @@ pub fn fit(
         "epochs": cfg.epochs,
         "train_ratings": n,
     });
+    // The parameters alone (evaluation needs no ids, rated lists or metadata); the
+    // returned model gets those once, at the end.
     let snapshot = |t: &Tables| {
         let ua = t.ua.to_vec();
         let ia = t.ia.to_vec();
@@ -516,11 +542,11 @@ pub fn fit(
             item_bias: ia.chunks_exact(AUX).map(|c| c[0]).collect(),
             user_factors: t.uf.to_vec(),
             item_factors: t.itf.to_vec(),
-            user_ids: train.user_ids.clone(),
-            item_ids: train.item_ids.clone(),
-            rated_offsets: rated_offsets.clone(),
-            rated_items: rated_items.clone(),
-            meta: meta.clone(),
+            user_ids: Vec::new(),
+            item_ids: Vec::new(),
+            rated_offsets: Vec::new(),
+            rated_items: Vec::new(),
+            meta: serde_json::Value::Null,
         }
     };
     let valid_map = valid.map(|v| ValidSet::new(v, train));
@@ -565,7 +591,7 @@ pub fn fit(
             Some(v) => {
                 let m = snapshot(&t);
                 let (rmse, mae) = v.evaluate(&m);
-                (Some(rmse), Some(mae), Some(m))
+                (Some(rmse), Some(mae), cfg.early_stop.map(|_| m))
             }
             None => (None, None, None),
         };
@@ -582,9 +608,7 @@ pub fn fit(
         };
         progress(MfProgress::Epoch(&rep));
         reports.push(rep);
-        if let (Some(rmse), Some(m)) = (test_rmse, snap)
-            && cfg.early_stop.is_some()
-        {
+        if let (Some(rmse), Some(m)) = (test_rmse, snap) {
             if best.as_ref().is_none_or(|b| rmse < b.0) {
                 best = Some((rmse, epoch + 1, m));
                 since_best = 0;
@@ -597,10 +621,31 @@ pub fn fit(
             }
         }
     }
-    let (model, best_epoch) = match best {
+    let (mut model, best_epoch) = match best {
         Some((_, e, m)) => (m, e),
         None => (snapshot(&t), reports.len()),
     };
+    // Parameters can overflow in the last updates of an epoch whose error sum stayed
+    // finite; such a model is refused rather than saved.
+    if [
+        &model.user_bias,
+        &model.item_bias,
+        &model.user_factors,
+        &model.item_factors,
+    ]
+    .iter()
+    .any(|v| v.iter().any(|x| !x.is_finite()))
+    {
+        return Err(Error::Diverged {
+            epoch: best_epoch,
+            lr: sched.rate(best_epoch.saturating_sub(1)),
+        });
+    }
+    model.user_ids = train.user_ids.clone();
+    model.item_ids = train.item_ids.clone();
+    model.rated_offsets = rated_offsets;
+    model.rated_items = rated_items;
+    model.meta = meta;
     let (test_rmse, test_mae) = match &valid_map {
         Some(v) => {
             let (r, a) = v.evaluate(&model);
@@ -759,7 +804,7 @@ fn chunk_epoch(
             // sized for.
             se += unsafe { kernel::pass(t, chunk(c), lr, rule, true) };
             if n % 256 == 255 {
-                tick((n + 1) * CHUNK);
+                tick(((n + 1) * CHUNK).min(entries.len()));
             }
         }
         return se;
@@ -781,14 +826,14 @@ fn chunk_epoch(
                         // under `lock`; indices are in range.
                         se += unsafe { kernel::pass(t, std::slice::from_ref(en), lr, rule, true) };
                     }
-                    done.fetch_add(CHUNK, Relaxed);
+                    done.fetch_add(chunk(c).len(), Relaxed);
                 }
             }
             _ => {
                 let mut buf = vec![0.0f32; 2 * t.k + 2 * AUX];
                 for &c in share(w) {
                     se += t.shared_pass(chunk(c), lr, rule, &mut buf);
-                    done.fetch_add(CHUNK, Relaxed);
+                    done.fetch_add(chunk(c).len(), Relaxed);
                 }
             }
         }
@@ -801,27 +846,32 @@ fn chunk_epoch(
 fn block_epoch(run: &Run<'_>, g: &blocks::Grid, seed: u64, tick: &mut dyn FnMut(usize)) -> f64 {
     let sched = blocks::Scheduler::new(g, seed);
     let done = AtomicUsize::new(0);
-    let work = |w: usize| {
+    let work = |w: usize, tick: &mut dyn FnMut(usize)| {
         if run.pin && run.threads > 1 {
             pin_current(w);
         }
         let mut se = 0.0;
         let mut prev = None;
         while let Some(b) = sched.next(prev) {
+            let held = blocks::Held {
+                sched: &sched,
+                block: b,
+            };
             // SAFETY: the scheduler gives this thread a block whose row-block and
             // column-block no running block shares, so its users' and items' rows are
             // this thread's alone until it returns the block (through the scheduler's
             // mutex, which orders this thread's accesses before the next owner's).
             se += unsafe { kernel::pass(run.t, &g.blocks[b], run.lr, run.rule, true) };
-            done.fetch_add(g.blocks[b].len(), Relaxed);
-            prev = Some(b);
+            let n = done.fetch_add(g.blocks[b].len(), Relaxed);
+            tick(n + g.blocks[b].len());
+            prev = Some(held.block);
         }
         se
     };
     if run.threads == 1 {
-        return work(0);
+        return work(0, tick);
     }
-    on_threads(run.threads, &done, tick, &work)
+    on_threads(run.threads, &done, tick, &|w| work(w, &mut |_| {}))
 }
 
 /// Splits off a seeded random `fraction` of the ratings as validation data (ids are

@@ -205,7 +205,7 @@ fn decode(b: &[u8]) -> Decoded<AnyModel> {
             return Err(format!(
                 "truncated model file ({} of {} bytes)",
                 b.len(),
-                16 + hlen + expected + 4
+                (16 + hlen).saturating_add(expected).saturating_add(4)
             ));
         }
         if payload.len() > expected {
@@ -300,11 +300,25 @@ fn decode_mf(
         .chunks_exact(4)
         .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
         .collect();
+    if !(h.min_rating <= h.max_rating && h.scale > 0.0) {
+        return Err("bad model header: rating range or scale out of order".into());
+    }
     let offsets_ok = rated_offsets.first() == Some(&0)
         && rated_offsets.last() == Some(&(nr as u64))
         && rated_offsets.windows(2).all(|w| w[0] <= w[1]);
-    if !offsets_ok || rated_items.iter().any(|&i| i as usize >= ni) {
+    // Each user's rated items strictly increasing (recommend binary-searches them).
+    let items_ok = offsets_ok
+        && rated_offsets.windows(2).all(|w| {
+            let list = &rated_items[w[0] as usize..w[1] as usize];
+            list.windows(2).all(|p| p[0] < p[1]) && list.iter().all(|&i| (i as usize) < ni)
+        });
+    if !items_ok {
         return Err("damaged model file (bad rated-items index)".into());
+    }
+    let unique =
+        |ids: &[u64]| ids.iter().collect::<std::collections::HashSet<_>>().len() == ids.len();
+    if !unique(&user_ids) || !unique(&item_ids) {
+        return Err("damaged model file (duplicate user or item id)".into());
     }
     let (ub, rest) = f.split_at(nu);
     let (ib, rest) = rest.split_at(ni);
@@ -413,6 +427,34 @@ mod tests {
                 .to_string()
                 .contains("checksum")
         );
+        // Well-formed files with impossible contents (a checksum is no proof of intent).
+        for (bad, want) in [
+            (
+                MfModel {
+                    min_rating: 6.0,
+                    ..m.clone()
+                },
+                "rating range",
+            ),
+            (
+                MfModel {
+                    user_ids: vec![7, 7],
+                    ..m.clone()
+                },
+                "duplicate",
+            ),
+            (
+                MfModel {
+                    rated_items: vec![2, 0, 1],
+                    ..m.clone()
+                },
+                "rated-items",
+            ),
+        ] {
+            save_mf_model(&bad, &p).unwrap();
+            let e = load_mf_model(&p).unwrap_err().to_string();
+            assert!(e.contains(want), "{e}");
+        }
         let lin = dir.path().join("l.wsgd");
         save_model(&model(), &lin).unwrap();
         let e = load_mf_model(&lin).unwrap_err().to_string();

@@ -75,6 +75,16 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         AnyModel::Linear(m) => m,
         AnyModel::Mf(m) => {
             let data = load_ratings(&a.data, &a.format)?;
+            if data.implicit {
+                return Err(wildsgd::Error::config(
+                    "data",
+                    format!(
+                        "{} lists (user, item) pairs without ratings; RMSE needs ratings",
+                        a.data.display()
+                    ),
+                )
+                .into());
+            }
             let r = m.evaluate(&data);
             let mut out = io::stdout().lock();
             if a.json {
