@@ -5,7 +5,7 @@
 use serde_json::Value;
 use wildsgd::data::{RatingsDataset, RatingsOptions, ratings};
 use wildsgd::engine::{EngineConfig, Scheme};
-use wildsgd::mf::{self, MfConfig, MfL2Form, Rule};
+use wildsgd::mf::{self, MfConfig, MfL2Form, MfOptimizer};
 
 use crate::util::{arg, assert_bad_input, shared, stdout, wildsgd};
 
@@ -139,13 +139,17 @@ fn every_scheme_matches_the_sequential_reference() {
     let fit = |scheme, threads, rule| {
         let cfg = MfConfig {
             epochs: 20,
-            rule,
+            optimizer: rule,
             engine: engine(scheme, threads),
             ..MfConfig::default()
         };
         mf::fit(&train, Some(&test), &cfg, |_| {}).unwrap()
     };
-    for rule in [Rule::AdaGrad, Rule::Sgd] {
+    for rule in [
+        MfOptimizer::AdaGrad,
+        MfOptimizer::Sgd,
+        MfOptimizer::from_name("rmsprop").unwrap(),
+    ] {
         let seq = fit(Scheme::Sequential, 1, rule);
         let r0 = seq.done.test_rmse.unwrap();
         // Mean predictor: the standard deviation of the test ratings.
@@ -289,7 +293,7 @@ fn bad_settings_are_refused() {
         &d,
         None,
         &MfConfig {
-            rule: Rule::Sgd,
+            optimizer: MfOptimizer::Sgd,
             lr: Some(1e6),
             engine: engine(Scheme::Sequential, 1),
             ..MfConfig::default()
@@ -475,9 +479,11 @@ fn cli_train_predict_eval_recommend() {
         &arg(&data),
         "--optimizer",
         "adam",
+        "--beta1",
+        "1.5",
         "-q",
     ]));
-    assert!(e.contains("sgd or adagrad"), "{e}");
+    assert!(e.contains("beta1"), "{e}");
     let e = assert_bad_input(&wildsgd([
         "train",
         "--data",
@@ -581,7 +587,7 @@ fn bench_runs_on_ratings() {
     assert!(schemes.contains(&"block") && schemes.contains(&"locked"));
     let text = std::fs::read_to_string(&csv).unwrap();
     assert!(text.starts_with("scheme,threads,epoch_seconds_median"));
-    // compare: sgd and adagrad by default, test RMSE per epoch on one chart.
+    // compare: every optimizer by default, test RMSE per epoch on one chart.
     let svg = dir.path().join("c.svg");
     let o = wildsgd([
         "compare",
@@ -597,7 +603,10 @@ fn bench_runs_on_ratings() {
     ]);
     assert!(o.status.success(), "{}", crate::util::stderr(&o));
     let table = stdout(&o);
-    assert!(table.contains("sgd") && table.contains("adagrad") && table.contains("rmse"));
+    for name in wildsgd::optim::OptimizerKind::NAMES {
+        assert!(table.contains(name), "{name} missing: {table}");
+    }
+    assert!(table.contains("rmse"));
     let chart = std::fs::read_to_string(&svg).unwrap();
     assert!(chart.starts_with("<svg") && chart.contains("test RMSE"));
     assert!(text.lines().next().unwrap().contains("ratings_per_sec"));

@@ -149,6 +149,40 @@ pub fn adagrad_update(
     e
 }
 
+/// One step of any per-coordinate optimizer of [`crate::optim`] on a rating, for the
+/// rules without a vectorized kernel here (momentum, Adam and the rest): the gradient
+/// of ½e² + ½λ‖·‖² is computed per coordinate (g = λ_u p − e q for p, with the old p for
+/// q) and handed to `O::step` with that coordinate's state. `ps`/`qs` hold `O::STATE`
+/// slots for each of the K factors, then for the bias. Returns the error before the
+/// step. With [`crate::optim::Sgd`] this is [`sgd_update`] (tested).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn generic_update<O: crate::optim::Optimizer>(
+    o: &O,
+    ctx: &O::Ctx,
+    p: &mut [f32],
+    pa: &mut [f32],
+    ps: &mut [f32],
+    q: &mut [f32],
+    qa: &mut [f32],
+    qs: &mut [f32],
+    r: f32,
+) -> f32 {
+    let k = p.len();
+    let q = &mut q[..k];
+    let e = r - (pa[BIAS] + qa[BIAS] + dot(p, q));
+    let (lu, li, s) = (pa[LAMBDA], qa[LAMBDA], O::STATE);
+    for j in 0..k {
+        let (pj, qj) = (p[j], q[j]);
+        p[j] = o.step(ctx, pj, lu * pj - e * qj, &mut ps[j * s..(j + 1) * s]);
+        q[j] = o.step(ctx, qj, li * qj - e * pj, &mut qs[j * s..(j + 1) * s]);
+    }
+    let (bu, bi) = (pa[BIAS], qa[BIAS]);
+    pa[BIAS] = o.step(ctx, bu, lu * bu - e, &mut ps[k * s..(k + 1) * s]);
+    qa[BIAS] = o.step(ctx, bi, li * bi - e, &mut qs[k * s..(k + 1) * s]);
+    e
+}
+
 /// The textbook scalar SGD step (one running sum, one index loop), the reference the
 /// vectorized [`sgd_update`] is tested and benchmarked against.
 #[inline(never)]
@@ -395,6 +429,54 @@ mod tests {
             let b_ref = 0.1 + 0.05 * (e_ref - 0.05 * 0.1);
             assert!((f64::from(pa[BIAS]) - b_ref).abs() < 1e-6);
         }
+    }
+
+    #[test]
+    fn generic_update_with_sgd_is_the_sgd_kernel_and_momentum_keeps_velocity() {
+        use crate::optim::{Momentum, Optimizer, Sgd};
+        let k = 9;
+        let (mut p, mut pa) = rows(k, 5);
+        let (mut q, mut qa) = rows(k, 6);
+        let (mut p2, mut pa2, mut q2, mut qa2) = (p.clone(), pa.clone(), q.clone(), qa.clone());
+        let lr = 0.07;
+        let e1 = sgd_update(&mut p, &mut pa, &mut q, &mut qa, 0.9, lr);
+        let (mut ps, mut qs) = (vec![], vec![]);
+        let e2 = generic_update(
+            &Sgd,
+            &Sgd.ctx(lr, 1),
+            &mut p2,
+            &mut pa2,
+            &mut ps,
+            &mut q2,
+            &mut qa2,
+            &mut qs,
+            0.9,
+        );
+        assert!((e1 - e2).abs() < 1e-6);
+        for j in 0..k {
+            assert!((p[j] - p2[j]).abs() < 1e-6 && (q[j] - q2[j]).abs() < 1e-6);
+        }
+        assert!((pa[BIAS] - pa2[BIAS]).abs() < 1e-6);
+        // Momentum: the state holds each coordinate's velocity (K factors + the bias).
+        let m = Momentum::default();
+        let (mut ps, mut qs) = (vec![0.0; k + 1], vec![0.0; k + 1]);
+        let p0 = p.clone();
+        let e = generic_update(
+            &m,
+            &m.ctx(lr, 1),
+            &mut p,
+            &mut pa,
+            &mut ps,
+            &mut q,
+            &mut qa,
+            &mut qs,
+            0.9,
+        );
+        assert!(e.is_finite());
+        for j in 0..k {
+            assert!((p[j] - (p0[j] - ps[j])).abs() < 1e-6);
+        }
+        assert!(ps.iter().any(|&v| v != 0.0));
     }
 
     #[test]

@@ -43,9 +43,65 @@ pub use model::{MfMetrics, MfModel, Recommendation};
 use crate::data::RatingsDataset;
 use crate::engine::{EngineConfig, Scheme, pin_current};
 use crate::error::{Error, Result};
+use crate::optim::{Optimizer, OptimizerKind};
 use crate::schedule::{Schedule, Scheduler};
 use kernel::{AUX, G_BIAS, G_FACTORS, LAMBDA};
 use store::Table;
+
+/// The update rule of matrix factorization.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MfOptimizer {
+    /// Plain SGD (vectorized kernel).
+    Sgd,
+    /// AdaGrad with one accumulator per factor row, as LIBMF (vectorized kernel).
+    AdaGrad,
+    /// Any other per-coordinate optimizer of [`crate::optim`] (momentum, NAG, Adadelta,
+    /// RMSprop, Adam, AdaMax, Nadam, AdamW, FTRL), applied to every factor and bias
+    /// with its own state (a scalar loop over the factors).
+    Other(OptimizerKind),
+}
+
+impl MfOptimizer {
+    /// The optimizer called `name` (`sgd` and `adagrad` get the vectorized kernels).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unknown name.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Ok(match name {
+            "sgd" => MfOptimizer::Sgd,
+            "adagrad" => MfOptimizer::AdaGrad,
+            other => MfOptimizer::Other(OptimizerKind::from_name(other)?),
+        })
+    }
+
+    /// The command-line name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            MfOptimizer::Sgd => "sgd",
+            MfOptimizer::AdaGrad => "adagrad",
+            MfOptimizer::Other(k) => k.name(),
+        }
+    }
+
+    /// The default learning rate, in standardized units (measured on MovieLens u1:
+    /// see the README).
+    pub fn default_lr(&self) -> f32 {
+        match self {
+            MfOptimizer::Sgd => DEFAULT_LR_SGD,
+            MfOptimizer::AdaGrad => DEFAULT_LR_ADAGRAD,
+            MfOptimizer::Other(k) => match k {
+                OptimizerKind::Momentum(_) | OptimizerKind::Nag(_) => 0.003,
+                OptimizerKind::Adadelta(_) => 1.0,
+                OptimizerKind::RmsProp(_) => 0.003,
+                OptimizerKind::AdaMax(_) => 0.01,
+                OptimizerKind::Ftrl(_) => 0.1,
+                OptimizerKind::AdaGrad(_) => DEFAULT_LR_ADAGRAD,
+                OptimizerKind::Sgd(_) => DEFAULT_LR_SGD,
+                OptimizerKind::Adam(_) | OptimizerKind::NAdam(_) | OptimizerKind::AdamW(_) => 0.001,
+            },
+        }
+    }
+}
 
 /// How L2 is applied per rating (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -79,7 +135,7 @@ pub struct MfConfig {
     pub rank: usize,
     /// Update rule.
     #[serde(skip)]
-    pub rule: Rule,
+    pub optimizer: MfOptimizer,
     /// Learning rate; `None` for the rule's default.
     pub lr: Option<f32>,
     /// Learning-rate schedule; `None` for constant.
@@ -107,7 +163,7 @@ impl Default for MfConfig {
     fn default() -> Self {
         MfConfig {
             rank: DEFAULT_RANK,
-            rule: Rule::AdaGrad,
+            optimizer: MfOptimizer::AdaGrad,
             lr: None,
             schedule: None,
             epochs: 20,
@@ -125,10 +181,7 @@ impl Default for MfConfig {
 impl MfConfig {
     /// The learning rate used.
     pub fn effective_lr(&self) -> f32 {
-        self.lr.unwrap_or(match self.rule {
-            Rule::Sgd => DEFAULT_LR_SGD,
-            Rule::AdaGrad => DEFAULT_LR_ADAGRAD,
-        })
+        self.lr.unwrap_or(self.optimizer.default_lr())
     }
 
     /// The L2 strength used.
@@ -148,10 +201,7 @@ impl MfConfig {
 
     /// The name of the rule.
     pub fn optimizer_name(&self) -> &'static str {
-        match self.rule {
-            Rule::Sgd => "sgd",
-            Rule::AdaGrad => "adagrad",
-        }
+        self.optimizer.name()
     }
 
     /// Checks every setting.
@@ -191,6 +241,9 @@ impl MfConfig {
             return Err(Error::config("early-stop", "patience must be at least 1"));
         }
         self.engine.check()?;
+        if let MfOptimizer::Other(k) = &self.optimizer {
+            k.check()?;
+        }
         match self.engine.scheme {
             Scheme::Sequential | Scheme::Hogwild | Scheme::Locked | Scheme::Block => {}
             s => {
@@ -407,6 +460,115 @@ impl Tables {
     }
 }
 
+/// One update rule bound to the tables: the exclusive (plain memory) and shared
+/// (relaxed atomics, Hogwild!) passes over a run of ratings. `t0` is the global step
+/// number of the first rating (optimizers with bias corrections use it).
+trait Pass: Sync {
+    /// Scratch floats the shared pass needs per thread.
+    fn scratch(&self) -> usize;
+    /// Trains on `entries` through plain `&mut` rows.
+    ///
+    /// # Safety
+    /// As [`kernel::pass`]: the indices are in range and the rows they name are the
+    /// caller's alone for the duration of the call.
+    unsafe fn exclusive(&self, entries: &[Entry], lr: f32, t0: u64) -> f64;
+    /// Trains on `entries` through relaxed atomic loads and stores (races allowed).
+    fn shared(&self, entries: &[Entry], lr: f32, t0: u64, buf: &mut [f32]) -> f64;
+}
+
+/// SGD or row-wise AdaGrad with the vectorized kernels.
+struct Fast<'a> {
+    t: &'a Tables,
+    rule: Rule,
+}
+
+impl Pass for Fast<'_> {
+    fn scratch(&self) -> usize {
+        2 * self.t.k + 2 * AUX
+    }
+    unsafe fn exclusive(&self, entries: &[Entry], lr: f32, _t0: u64) -> f64 {
+        // SAFETY: the caller's contract is `kernel::pass`'s.
+        unsafe { kernel::pass(self.t, entries, lr, self.rule, true) }
+    }
+    fn shared(&self, entries: &[Entry], lr: f32, _t0: u64, buf: &mut [f32]) -> f64 {
+        self.t.shared_pass(entries, lr, self.rule, buf)
+    }
+}
+
+/// Optimizer state for [`MfOptimizer::Other`]: `STATE` slots per factor and bias.
+#[derive(Debug)]
+struct StateTables {
+    us: Table,
+    is: Table,
+}
+
+/// Any per-coordinate optimizer, through [`kernel::generic_update`].
+struct Generic<'a, O: Optimizer> {
+    t: &'a Tables,
+    s: &'a StateTables,
+    o: O,
+}
+
+impl<O: Optimizer> Pass for Generic<'_, O> {
+    fn scratch(&self) -> usize {
+        2 * (self.t.k + AUX + (self.t.k + 1) * O::STATE)
+    }
+    unsafe fn exclusive(&self, entries: &[Entry], lr: f32, t0: u64) -> f64 {
+        let mut se = 0.0f64;
+        for (j, en) in entries.iter().enumerate() {
+            let ctx = self.o.ctx(lr, t0 + j as u64);
+            let (u, i) = (en.u as usize, en.i as usize);
+            // SAFETY: the caller guarantees the indices are in range and the rows of
+            // user u and item i (in all six tables) are its alone; the six rows come
+            // from six distinct tables, so they do not overlap.
+            let e = unsafe {
+                kernel::generic_update(
+                    &self.o,
+                    &ctx,
+                    self.t.uf.row_mut(u),
+                    self.t.ua.row_mut(u),
+                    self.s.us.row_mut(u),
+                    self.t.itf.row_mut(i),
+                    self.t.ia.row_mut(i),
+                    self.s.is.row_mut(i),
+                    en.r,
+                )
+            };
+            se += f64::from(e * e);
+        }
+        se
+    }
+    fn shared(&self, entries: &[Entry], lr: f32, t0: u64, buf: &mut [f32]) -> f64 {
+        let (k, w) = (self.t.k, (self.t.k + 1) * O::STATE);
+        let (p, rest) = buf.split_at_mut(k);
+        let (q, rest) = rest.split_at_mut(k);
+        let (pa, rest) = rest.split_at_mut(AUX);
+        let (qa, rest) = rest.split_at_mut(AUX);
+        let (ps, rest) = rest.split_at_mut(w);
+        let qs = &mut rest[..w];
+        let mut se = 0.0f64;
+        for (j, en) in entries.iter().enumerate() {
+            let ctx = self.o.ctx(lr, t0 + j as u64);
+            let (u, i) = (en.u as usize, en.i as usize);
+            self.t.uf.load_row(u, p);
+            self.t.ua.load_row(u, pa);
+            self.s.us.load_row(u, ps);
+            self.t.itf.load_row(i, q);
+            self.t.ia.load_row(i, qa);
+            self.s.is.load_row(i, qs);
+            let e = kernel::generic_update(&self.o, &ctx, p, pa, ps, q, qa, qs, en.r);
+            self.t.uf.store_row(u, p);
+            self.t.ua.store_row(u, pa);
+            self.s.us.store_row(u, ps);
+            self.t.itf.store_row(i, q);
+            self.t.ia.store_row(i, qa);
+            self.s.is.store_row(i, qs);
+            se += f64::from(e * e);
+        }
+        se
+    }
+}
+
 /// Trains biased MF on `train`, evaluating on `valid` (matched by original ids) after
 /// each epoch when given; `progress` receives the ratings done during an epoch and
 /// every epoch's report.
@@ -551,6 +713,30 @@ pub fn fit(
     };
     let valid_map = valid.map(|v| ValidSet::new(v, train));
 
+    let states = match cfg.optimizer {
+        MfOptimizer::Other(kind) => {
+            let w = (k + 1) * crate::with_optimizer!(kind, o => state_slots(&o));
+            Some(StateTables {
+                us: Table::new(nu, w, |_, _| 0.0),
+                is: Table::new(ni, w, |_, _| 0.0),
+            })
+        }
+        _ => None,
+    };
+    let pass: Box<dyn Pass + '_> = match cfg.optimizer {
+        MfOptimizer::Sgd => Box::new(Fast {
+            t: &t,
+            rule: Rule::Sgd,
+        }),
+        MfOptimizer::AdaGrad => Box::new(Fast {
+            t: &t,
+            rule: Rule::AdaGrad,
+        }),
+        MfOptimizer::Other(kind) => {
+            let s = states.as_ref().expect("state tables built above");
+            crate::with_optimizer!(kind, o => Box::new(Generic { t: &t, s, o }) as Box<dyn Pass>)
+        }
+    };
     let base_lr = cfg.effective_lr();
     let mut sched = Scheduler::new(cfg.schedule.unwrap_or(Schedule::Constant), base_lr);
     let mut reports = Vec::with_capacity(cfg.epochs);
@@ -565,9 +751,9 @@ pub fn fit(
         let start = Instant::now();
         let mut tick = |done| progress(MfProgress::Ratings { epoch, done });
         let run = Run {
-            t: &t,
+            pass: pass.as_ref(),
             lr,
-            rule: cfg.rule,
+            t_base: (epoch * n) as u64 + 1,
             threads,
             pin,
         };
@@ -680,6 +866,11 @@ pub fn fit(
     })
 }
 
+/// `O::STATE`, for a value whose type the optimizer macro chose.
+fn state_slots<O: Optimizer>(_: &O) -> usize {
+    O::STATE
+}
+
 /// Initial extra slots of a row: bias 0, AdaGrad accumulators 1 (as LIBMF), λ.
 fn aux_init(slot: usize, lambda: f32) -> f32 {
     match slot {
@@ -738,9 +929,10 @@ impl<'a> ValidSet<'a> {
 
 /// What every epoch runner needs.
 struct Run<'a> {
-    t: &'a Tables,
+    pass: &'a dyn Pass,
     lr: f32,
-    rule: Rule,
+    /// Global step number of the epoch's first rating.
+    t_base: u64,
     threads: usize,
     pin: bool,
 }
@@ -792,7 +984,9 @@ fn chunk_epoch(
     scheme: Scheme,
     tick: &mut dyn FnMut(usize),
 ) -> f64 {
-    let (t, lr, rule, threads) = (run.t, run.lr, run.rule, run.threads);
+    let (pass, lr, threads) = (run.pass, run.lr, run.threads);
+    // Step number of the first rating of the chunk at position `n` of the order.
+    let t0 = |n: usize| run.t_base + (n * CHUNK) as u64;
     let chunk = |c: u32| {
         let s = c as usize * CHUNK;
         &entries[s..(s + CHUNK).min(entries.len())]
@@ -802,7 +996,7 @@ fn chunk_epoch(
         for (n, &c) in order.iter().enumerate() {
             // SAFETY: one thread; indices come from the training data the tables were
             // sized for.
-            se += unsafe { kernel::pass(t, chunk(c), lr, rule, true) };
+            se += unsafe { pass.exclusive(chunk(c), lr, t0(n)) };
             if n % 256 == 255 {
                 tick(((n + 1) * CHUNK).min(entries.len()));
             }
@@ -811,7 +1005,7 @@ fn chunk_epoch(
     }
     let lock = Mutex::new(());
     let done = AtomicUsize::new(0);
-    let share = |w: usize| &order[w * order.len() / threads..(w + 1) * order.len() / threads];
+    let range = |w: usize| w * order.len() / threads..(w + 1) * order.len() / threads;
     let work = |w: usize| {
         if run.pin {
             pin_current(w);
@@ -819,21 +1013,25 @@ fn chunk_epoch(
         let mut se = 0.0;
         match scheme {
             Scheme::Locked => {
-                for &c in share(w) {
-                    for en in chunk(c) {
+                for n in range(w) {
+                    let c = chunk(order[n]);
+                    for (j, en) in c.iter().enumerate() {
                         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
                         // SAFETY: every access to the tables in this scheme happens
                         // under `lock`; indices are in range.
-                        se += unsafe { kernel::pass(t, std::slice::from_ref(en), lr, rule, true) };
+                        se += unsafe {
+                            pass.exclusive(std::slice::from_ref(en), lr, t0(n) + j as u64)
+                        };
                     }
-                    done.fetch_add(chunk(c).len(), Relaxed);
+                    done.fetch_add(c.len(), Relaxed);
                 }
             }
             _ => {
-                let mut buf = vec![0.0f32; 2 * t.k + 2 * AUX];
-                for &c in share(w) {
-                    se += t.shared_pass(chunk(c), lr, rule, &mut buf);
-                    done.fetch_add(chunk(c).len(), Relaxed);
+                let mut buf = vec![0.0f32; pass.scratch()];
+                for n in range(w) {
+                    let c = chunk(order[n]);
+                    se += pass.shared(c, lr, t0(n), &mut buf);
+                    done.fetch_add(c.len(), Relaxed);
                 }
             }
         }
@@ -861,8 +1059,11 @@ fn block_epoch(run: &Run<'_>, g: &blocks::Grid, seed: u64, tick: &mut dyn FnMut(
             // column-block no running block shares, so its users' and items' rows are
             // this thread's alone until it returns the block (through the scheduler's
             // mutex, which orders this thread's accesses before the next owner's).
-            se += unsafe { kernel::pass(run.t, &g.blocks[b], run.lr, run.rule, true) };
             let n = done.fetch_add(g.blocks[b].len(), Relaxed);
+            se += unsafe {
+                run.pass
+                    .exclusive(&g.blocks[b], run.lr, run.t_base + n as u64)
+            };
             tick(n + g.blocks[b].len());
             prev = Some(held.block);
         }

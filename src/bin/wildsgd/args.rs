@@ -229,7 +229,7 @@ pub struct TrainArgs {
     /// Training data.
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
-    /// Optimizer [sgd; adagrad for mf, which runs sgd or adagrad].
+    /// Optimizer [sgd; adagrad for mf].
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(wildsgd::optim::OptimizerKind::NAMES))]
     pub optimizer: Option<String>,
     /// Write the trained model here (atomically).
@@ -250,8 +250,7 @@ pub struct CompareArgs {
     /// Training data.
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
-    /// Comma-separated optimizers to compare, each at its default learning rate [all
-    /// eleven; sgd,adagrad for a ratings file].
+    /// Comma-separated optimizers to compare, each at its default learning rate [all eleven].
     #[arg(long, value_delimiter = ',')]
     pub optimizers: Option<Vec<String>>,
     /// The chart: test loss (test RMSE for mf) per epoch, one line per optimizer (`.svg` or `.png`).
@@ -285,7 +284,7 @@ pub struct BenchArgs {
     /// Runs of each (scheme, threads) pair; medians are reported.
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
-    /// Optimizer [sgd; adagrad for mf, which runs sgd or adagrad].
+    /// Optimizer [sgd; adagrad for mf].
     #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(wildsgd::optim::OptimizerKind::NAMES))]
     pub optimizer: Option<String>,
     /// Write the table as CSV here.

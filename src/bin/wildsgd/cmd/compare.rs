@@ -95,11 +95,13 @@ fn run_mf(
     train: &wildsgd::data::RatingsDataset,
     valid: Option<&wildsgd::data::RatingsDataset>,
 ) -> Result<()> {
-    let both = vec!["sgd".to_string(), "adagrad".to_string()];
+    let all = wildsgd::optim::OptimizerKind::NAMES
+        .map(String::from)
+        .to_vec();
     let configs = a
         .optimizers
         .as_ref()
-        .unwrap_or(&both)
+        .unwrap_or(&all)
         .iter()
         .map(|name| mf_config(Some(name.trim()), &a.opts, Some(&a.engine)))
         .collect::<Result<Vec<_>>>()?;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_json::json;
 use wildsgd::data::{Dataset, RatingsDataset, SparseDataset};
-use wildsgd::mf::{MfConfig, MfL2Form, MfOutcome, MfProgress, Rule};
+use wildsgd::mf::{MfConfig, MfL2Form, MfOptimizer, MfOutcome, MfProgress};
 use wildsgd::model::{LossKind, save_mf_model, save_model};
 use wildsgd::optim::OptimizerKind;
 use wildsgd::schedule::Schedule;
@@ -144,16 +144,11 @@ pub fn mf_config(
     o: &TrainOpts,
     e: Option<&EngineArgs>,
 ) -> Result<MfConfig> {
-    let rule = match optimizer {
-        None | Some("adagrad") => Rule::AdaGrad,
-        Some("sgd") => Rule::Sgd,
-        Some(other) => {
-            return Err(wildsgd::Error::config(
-                "optimizer",
-                format!("matrix factorization runs sgd or adagrad, not `{other}`"),
-            )
-            .into());
-        }
+    let opt = match optimizer {
+        None | Some("adagrad") => MfOptimizer::AdaGrad,
+        Some("sgd") => MfOptimizer::Sgd,
+        // The others, with their hyper-parameter flags applied.
+        Some(other) => MfOptimizer::Other(self::optimizer(other, o)?),
     };
     if o.c.is_some() {
         return Err(wildsgd::Error::config("C", "for linear models; mf takes --l2").into());
@@ -183,7 +178,7 @@ pub fn mf_config(
     let l2 = o.l2.map(|l| l as f32);
     Ok(MfConfig {
         rank: o.rank,
-        rule,
+        optimizer: opt,
         lr: o.lr,
         schedule,
         epochs: o.epochs,
