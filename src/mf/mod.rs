@@ -1,4 +1,5 @@
-//! Matrix factorization: biased MF trained by SGD or AdaGrad under the sequential,
+//! Matrix factorization: biased MF trained by SGD, AdaGrad (vectorized kernels) or any
+//! other optimizer of [`crate::optim`] (per coordinate) under the sequential,
 //! Hogwild!, locked and block-scheduled (FPSG) schemes.
 //!
 //! Model (ALGORITHMS.md §9.1): r̂ = μ + b_u + b_i + p_u·q_i, loss Σ (r − r̂)² + λ(‖p_u‖² +
