@@ -122,3 +122,60 @@ proptest! {
         let _ = wildsgd::data::parse_bytes(text.as_bytes(), &Default::default());
     }
 }
+
+/// A small trained-looking mf model written to a file, as bytes.
+fn mf_model_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let m = wildsgd::mf::MfModel {
+        rank: 3,
+        mean: 3.5,
+        scale: 1.1,
+        min_rating: 1.0,
+        max_rating: 5.0,
+        user_bias: vec![0.1, -0.2, 0.0],
+        item_bias: vec![0.3, -0.5],
+        user_factors: vec![0.1, 0.2, 0.3, -0.1, 0.0, 0.5, 0.2, 0.2, 0.2],
+        item_factors: vec![1.0, -1.0, 0.5, 0.0, 0.25, -0.75],
+        user_ids: vec![10, 7, 3],
+        item_ids: vec![100, 200],
+        rated_offsets: vec![0, 1, 3, 3],
+        rated_items: vec![1, 0, 1],
+        meta: serde_json::json!({"optimizer": "adagrad"}),
+    };
+    let p = dir.join("m.wsgd");
+    wildsgd::model::save_mf_model(&m, &p).unwrap();
+    std::fs::read(&p).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any byte of an mf model file changed, with its checksum recomputed so that the
+    /// decoder's own checks are what stands between the bytes and the model: loading
+    /// never panics, and a model that loads predicts and recommends without panicking.
+    #[test]
+    fn tampered_mf_model_files_never_panic(pos in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<bool>()) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = mf_model_bytes(dir.path());
+        let body = b.len() - 4;
+        let k = pos.index(body);
+        if cut {
+            b.truncate(k.max(16));
+            let crc = crc32fast::hash(&b);
+            b.extend_from_slice(&crc.to_le_bytes());
+        } else {
+            b[k] = byte;
+            let crc = crc32fast::hash(&b[..body]);
+            b[body..].copy_from_slice(&crc.to_le_bytes());
+        }
+        let p = dir.path().join("t.wsgd");
+        std::fs::write(&p, &b).unwrap();
+        if let Ok(m) = wildsgd::model::load_mf_model(&p) {
+            for u in 0..m.n_users() as u32 {
+                for i in 0..m.n_items() as u32 {
+                    prop_assert!(m.predict_dense(Some(u), Some(i)).is_finite());
+                }
+                let _ = m.recommend(u, 5);
+            }
+        }
+    }
+}

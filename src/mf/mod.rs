@@ -123,6 +123,9 @@ pub const DEFAULT_LR_ADAGRAD: f32 = 0.05;
 pub const DEFAULT_LR_SGD: f32 = 0.03;
 /// Default L2 strength (standardized units).
 pub const DEFAULT_L2: f32 = 0.07;
+/// Largest magnitude of a trained parameter (standardized units, where trained values
+/// are of order 1): a model beyond it has diverged, and a model file beyond it is refused.
+pub const MAX_PARAM: f32 = 1e6;
 /// Most blocks per side of the FPSG grid (the scheduler scans the blocks left under
 /// its lock, so the grid is kept small).
 pub const MAX_BLOCKS: usize = 256;
@@ -812,8 +815,8 @@ pub fn fit(
         Some((_, e, m)) => (m, e),
         None => (snapshot(&t), reports.len()),
     };
-    // Parameters can overflow in the last updates of an epoch whose error sum stayed
-    // finite; such a model is refused rather than saved.
+    // Parameters can blow up in the last updates of an epoch whose error sum stayed
+    // finite; such a model is refused rather than saved (its file would not load).
     if [
         &model.user_bias,
         &model.item_bias,
@@ -821,7 +824,7 @@ pub fn fit(
         &model.item_factors,
     ]
     .iter()
-    .any(|v| v.iter().any(|x| !x.is_finite()))
+    .any(|v| v.iter().any(|x| !x.is_finite() || x.abs() > MAX_PARAM))
     {
         return Err(Error::Diverged {
             epoch: best_epoch,

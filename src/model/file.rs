@@ -278,12 +278,15 @@ fn decode_mf(
     sized(size)?;
     let floats = floats.expect("sized checked it");
     let f = f32s(&payload[..4 * floats]);
-    if f.iter().any(|v| !v.is_finite())
+    // Trained parameters are in standardized units, of order 1; far larger values can
+    // only come from tampering and could overflow a prediction to inf − inf.
+    if f.iter()
+        .any(|v| !v.is_finite() || v.abs() > crate::mf::MAX_PARAM)
         || ![h.mean, h.scale, h.min_rating, h.max_rating]
             .iter()
             .all(|v| v.is_finite())
     {
-        return Err("damaged model file (non-finite parameter)".into());
+        return Err("damaged model file (non-finite or out-of-range parameter)".into());
     }
     let mut rest = &payload[4 * floats..];
     let mut u64s = |n: usize| {
