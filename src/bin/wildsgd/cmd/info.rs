@@ -114,8 +114,9 @@ fn print_table(out: &mut impl Write, o: &Value) -> io::Result<()> {
             "rating range",
             format!(
                 "{} .. {} (mean {:.3})",
-                o["min_rating"],
-                o["max_rating"],
+                // Shortest text that reads back as the same f32 (not the f64 widening).
+                f("min_rating") as f32,
+                f("max_rating") as f32,
                 f("mean_rating")
             ),
         )?;
