@@ -67,6 +67,61 @@ impl Error {
     }
 }
 
+/// `v` must be a positive, finite number.
+pub(crate) fn check_positive<T: Into<f64> + Copy + std::fmt::Display>(
+    name: &'static str,
+    v: T,
+) -> Result<()> {
+    let x: f64 = v.into();
+    if x > 0.0 && x.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::config(
+            name,
+            format!("must be a positive number, got {v}"),
+        ))
+    }
+}
+
+/// `v` must be a non-negative, finite number.
+pub(crate) fn check_non_negative<T: Into<f64> + Copy + std::fmt::Display>(
+    name: &'static str,
+    v: T,
+) -> Result<()> {
+    let x: f64 = v.into();
+    if x >= 0.0 && x.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::config(
+            name,
+            format!("must be a non-negative number, got {v}"),
+        ))
+    }
+}
+
+/// The settings every trainer shares: an optional positive learning rate, at least one
+/// epoch, an optional non-negative L2 strength, an early-stopping patience of at least 1.
+pub(crate) fn check_training<T: Into<f64> + Copy + std::fmt::Display>(
+    lr: Option<f32>,
+    epochs: usize,
+    l2: Option<T>,
+    early_stop: Option<usize>,
+) -> Result<()> {
+    if let Some(lr) = lr {
+        check_positive("lr", lr)?;
+    }
+    if epochs == 0 {
+        return Err(Error::config("epochs", "must be at least 1"));
+    }
+    if let Some(l2) = l2 {
+        check_non_negative("l2", l2)?;
+    }
+    if early_stop == Some(0) {
+        return Err(Error::config("early-stop", "patience must be at least 1"));
+    }
+    Ok(())
+}
+
 impl From<ParseError> for Error {
     fn from(e: ParseError) -> Self {
         Error::Parse(Box::new(e))

@@ -51,6 +51,12 @@ pub enum Rule {
     AdaGrad,
 }
 
+/// Sum of 8 partial sums, pairwise (the order a vector reduction takes).
+#[inline(always)]
+fn hsum8(a: [f32; 8]) -> f32 {
+    ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
+}
+
 /// Dot product with 8 partial sums (vectorizes).
 #[inline(always)]
 pub fn dot(p: &[f32], q: &[f32]) -> f32 {
@@ -64,7 +70,7 @@ pub fn dot(p: &[f32], q: &[f32]) -> f32 {
             acc[l] += a[l] * b[l];
         }
     }
-    let mut s = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+    let mut s = hsum8(acc);
     for (a, b) in pr.iter().zip(qr) {
         s += a * b;
     }
@@ -77,9 +83,10 @@ pub fn dot(p: &[f32], q: &[f32]) -> f32 {
 fn grad_sq2(p: &[f32], q: &[f32], lu: f32, li: f32, e: f32) -> (f32, f32) {
     let q = &q[..p.len()];
     let (mut ap, mut aq) = ([0f32; 8], [0f32; 8]);
-    let (pc, pr) = p.as_chunks::<8>();
-    let (qc, qr) = q.as_chunks::<8>();
-    for (a, b) in pc.iter().zip(qc) {
+    let pc = p.chunks_exact(8);
+    let qc = q.chunks_exact(8);
+    let (pr, qr) = (pc.remainder(), qc.remainder());
+    for (a, b) in pc.zip(qc) {
         for l in 0..8 {
             let gp = lu * a[l] - e * b[l];
             let gq = li * b[l] - e * a[l];
@@ -87,8 +94,7 @@ fn grad_sq2(p: &[f32], q: &[f32], lu: f32, li: f32, e: f32) -> (f32, f32) {
             aq[l] += gq * gq;
         }
     }
-    let sum = |a: [f32; 8]| ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]));
-    let (mut sp, mut sq) = (sum(ap), sum(aq));
+    let (mut sp, mut sq) = (hsum8(ap), hsum8(aq));
     for (a, b) in pr.iter().zip(qr) {
         let gp = lu * a - e * b;
         let gq = li * b - e * a;
@@ -234,6 +240,8 @@ pub(crate) unsafe trait RowSource {
 
 #[inline(always)]
 unsafe fn pass_body<R: RowSource, const ADA: bool>(src: &R, entries: &[Entry], lr: f32) -> f64 {
+    // Written out rather than through a shared loop taking the update as a closure:
+    // that form measured 12-20 % slower for SGD here (the kernel is the hot path).
     let mut se = 0.0f64;
     for en in entries {
         // SAFETY: forwarded from the caller of `pass`: the indices are in range and the

@@ -27,7 +27,6 @@ pub mod kernel;
 mod model;
 mod store;
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
@@ -219,31 +218,8 @@ impl MfConfig {
                 format!("must be between 1 and 4096, got {}", self.rank),
             ));
         }
-        if let Some(lr) = self.lr
-            && !(lr > 0.0 && lr.is_finite())
-        {
-            return Err(Error::config(
-                "lr",
-                format!("must be a positive number, got {lr}"),
-            ));
-        }
-        if self.epochs == 0 {
-            return Err(Error::config("epochs", "must be at least 1"));
-        }
-        if let Some(l2) = self.l2
-            && !(l2 >= 0.0 && l2.is_finite())
-        {
-            return Err(Error::config(
-                "l2",
-                format!("must be a non-negative number, got {l2}"),
-            ));
-        }
-        if !(self.init_std >= 0.0 && self.init_std.is_finite()) {
-            return Err(Error::config("init-std", "must be a non-negative number"));
-        }
-        if self.early_stop == Some(0) {
-            return Err(Error::config("early-stop", "patience must be at least 1"));
-        }
+        crate::error::check_training(self.lr, self.epochs, self.l2, self.early_stop)?;
+        crate::error::check_non_negative("init-std", self.init_std)?;
         self.engine.check()?;
         if let MfOptimizer::Other(k) = &self.optimizer {
             k.check()?;
@@ -715,7 +691,7 @@ pub fn fit(
             meta: serde_json::Value::Null,
         }
     };
-    let valid_map = valid.map(|v| ValidSet::new(v, train));
+    let valid_map = valid.map(|v| model::Resolved::new(v, &train.user_ids, &train.item_ids));
 
     let states = match cfg.optimizer {
         MfOptimizer::Other(kind) => {
@@ -780,7 +756,7 @@ pub fn fit(
         let (test_rmse, test_mae, snap) = match &valid_map {
             Some(v) => {
                 let m = snapshot(&t);
-                let (rmse, mae) = v.evaluate(&m);
+                let MfMetrics { rmse, mae, .. } = v.metrics(&m);
                 (Some(rmse), Some(mae), cfg.early_stop.map(|_| m))
             }
             None => (None, None, None),
@@ -838,7 +814,9 @@ pub fn fit(
     model.meta = meta;
     let (test_rmse, test_mae) = match &valid_map {
         Some(v) => {
-            let (r, a) = v.evaluate(&model);
+            let MfMetrics {
+                rmse: r, mae: a, ..
+            } = v.metrics(&model);
             (Some(r), Some(a))
         }
         None => (None, None),
@@ -881,53 +859,6 @@ fn aux_init(slot: usize, lambda: f32) -> f32 {
         G_FACTORS | G_BIAS => 1.0,
         LAMBDA => lambda,
         _ => 0.0,
-    }
-}
-
-/// Validation ratings with their ids resolved against the training data.
-struct ValidSet<'a> {
-    data: &'a RatingsDataset,
-    users: Vec<Option<u32>>,
-    items: Vec<Option<u32>>,
-}
-
-impl<'a> ValidSet<'a> {
-    fn new(v: &'a RatingsDataset, train: &RatingsDataset) -> Self {
-        let um: HashMap<u64, u32> = train
-            .user_ids
-            .iter()
-            .enumerate()
-            .map(|(n, &id)| (id, n as u32))
-            .collect();
-        let im: HashMap<u64, u32> = train
-            .item_ids
-            .iter()
-            .enumerate()
-            .map(|(n, &id)| (id, n as u32))
-            .collect();
-        ValidSet {
-            data: v,
-            users: v.user_ids.iter().map(|id| um.get(id).copied()).collect(),
-            items: v.item_ids.iter().map(|id| im.get(id).copied()).collect(),
-        }
-    }
-
-    fn evaluate(&self, m: &MfModel) -> (f64, f64) {
-        let (mut se, mut ae) = (0.0f64, 0.0f64);
-        for ((&u, &i), &r) in self
-            .data
-            .users
-            .iter()
-            .zip(&self.data.items)
-            .zip(&self.data.ratings)
-        {
-            let p = m.predict_dense(self.users[u as usize], self.items[i as usize]);
-            let e = f64::from(r) - f64::from(p);
-            se += e * e;
-            ae += e.abs();
-        }
-        let n = self.data.len().max(1) as f64;
-        ((se / n).sqrt(), ae / n)
     }
 }
 
@@ -1077,66 +1008,4 @@ fn block_epoch(run: &Run<'_>, g: &blocks::Grid, seed: u64, tick: &mut dyn FnMut(
         return work(0, tick);
     }
     on_threads(run.threads, &done, tick, &|w| work(w, &mut |_| {}))
-}
-
-/// Splits off a seeded random `fraction` of the ratings as validation data (ids are
-/// kept, so the two parts are matched by original id).
-///
-/// # Errors
-/// [`Error::Config`] when `fraction` is not in (0, 1) or leaves a part empty.
-pub fn split_holdout(
-    data: &RatingsDataset,
-    fraction: f64,
-    seed: u64,
-) -> Result<(RatingsDataset, RatingsDataset)> {
-    if !(fraction > 0.0 && fraction < 1.0) {
-        return Err(Error::config(
-            "holdout",
-            format!("must be a fraction between 0 and 1, got {fraction}"),
-        ));
-    }
-    let n = data.len();
-    let mut idx: Vec<usize> = (0..n).collect();
-    idx.shuffle(&mut Xoshiro256PlusPlus::seed_from_u64(seed ^ 0x4F1D_0A7E));
-    let nv = ((n as f64) * fraction).round() as usize;
-    if nv == 0 || nv == n {
-        return Err(Error::config(
-            "holdout",
-            format!("{fraction} of {n} ratings leaves one part empty"),
-        ));
-    }
-    let (v, tr) = idx.split_at(nv);
-    Ok((subset(data, tr), subset(data, v)))
-}
-
-/// The ratings at `rows`, with dense ids renumbered in order of first appearance.
-fn subset(d: &RatingsDataset, rows: &[usize]) -> RatingsDataset {
-    let mut rows = rows.to_vec();
-    rows.sort_unstable();
-    let mut umap: HashMap<u32, u32> = HashMap::new();
-    let mut imap: HashMap<u32, u32> = HashMap::new();
-    let mut out = RatingsDataset {
-        users: Vec::with_capacity(rows.len()),
-        items: Vec::with_capacity(rows.len()),
-        ratings: Vec::with_capacity(rows.len()),
-        user_ids: Vec::new(),
-        item_ids: Vec::new(),
-        layout: d.layout,
-        implicit: d.implicit,
-        header: d.header,
-    };
-    for &r in &rows {
-        let u = *umap.entry(d.users[r]).or_insert_with(|| {
-            out.user_ids.push(d.user_ids[d.users[r] as usize]);
-            out.user_ids.len() as u32 - 1
-        });
-        let i = *imap.entry(d.items[r]).or_insert_with(|| {
-            out.item_ids.push(d.item_ids[d.items[r] as usize]);
-            out.item_ids.len() as u32 - 1
-        });
-        out.users.push(u);
-        out.items.push(i);
-        out.ratings.push(d.ratings[r]);
-    }
-    out
 }

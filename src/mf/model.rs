@@ -101,51 +101,17 @@ impl MfModel {
         self.mean + self.scale * z
     }
 
-    /// Maps of original ids to dense indices.
-    pub fn id_maps(&self) -> (HashMap<u64, u32>, HashMap<u64, u32>) {
-        let m = |ids: &[u64]| {
-            ids.iter()
-                .enumerate()
-                .map(|(n, &id)| (id, n as u32))
-                .collect::<HashMap<u64, u32>>()
-        };
-        (m(&self.user_ids), m(&self.item_ids))
-    }
-
     /// One prediction per rating of `data` (matched by original ids).
     pub fn predict(&self, data: &RatingsDataset) -> Vec<f32> {
-        let (um, im) = self.id_maps();
-        let du: Vec<Option<u32>> = data.user_ids.iter().map(|id| um.get(id).copied()).collect();
-        let di: Vec<Option<u32>> = data.item_ids.iter().map(|id| im.get(id).copied()).collect();
-        data.users
-            .iter()
-            .zip(&data.items)
-            .map(|(&u, &i)| self.predict_dense(du[u as usize], di[i as usize]))
+        let r = Resolved::new(data, &self.user_ids, &self.item_ids);
+        r.pairs()
+            .map(|(u, i, _)| self.predict_dense(u, i))
             .collect()
     }
 
-    /// RMSE and MAE on `data`.
+    /// RMSE and MAE on `data` (matched by original ids).
     pub fn evaluate(&self, data: &RatingsDataset) -> MfMetrics {
-        let (um, im) = self.id_maps();
-        let du: Vec<Option<u32>> = data.user_ids.iter().map(|id| um.get(id).copied()).collect();
-        let di: Vec<Option<u32>> = data.item_ids.iter().map(|id| im.get(id).copied()).collect();
-        let (mut se, mut ae) = (0.0f64, 0.0f64);
-        let (mut uu, mut ui) = (0, 0);
-        for ((&u, &i), &r) in data.users.iter().zip(&data.items).zip(&data.ratings) {
-            let (u, i) = (du[u as usize], di[i as usize]);
-            uu += usize::from(u.is_none());
-            ui += usize::from(i.is_none());
-            let e = f64::from(r) - f64::from(self.predict_dense(u, i));
-            se += e * e;
-            ae += e.abs();
-        }
-        let n = data.len().max(1) as f64;
-        MfMetrics {
-            rmse: (se / n).sqrt(),
-            mae: ae / n,
-            unknown_users: uu,
-            unknown_items: ui,
-        }
+        Resolved::new(data, &self.user_ids, &self.item_ids).metrics(self)
     }
 
     /// The dense index of user `id`, if it was in the training data.
@@ -182,5 +148,65 @@ impl MfModel {
                 score: self.predict_dense(Some(u), Some(i)),
             })
             .collect()
+    }
+}
+
+/// Ratings with their users and items resolved, by original id, to the dense indices
+/// of a training set (`None`: not in it).
+#[derive(Debug)]
+pub(crate) struct Resolved<'a> {
+    data: &'a RatingsDataset,
+    users: Vec<Option<u32>>,
+    items: Vec<Option<u32>>,
+}
+
+impl<'a> Resolved<'a> {
+    /// Resolves `data` against the training ids `user_ids` and `item_ids`.
+    pub(crate) fn new(data: &'a RatingsDataset, user_ids: &[u64], item_ids: &[u64]) -> Self {
+        let resolve = |train: &[u64], ids: &[u64]| {
+            let map: HashMap<u64, u32> = train
+                .iter()
+                .enumerate()
+                .map(|(n, &id)| (id, n as u32))
+                .collect();
+            ids.iter().map(|id| map.get(id).copied()).collect()
+        };
+        Resolved {
+            data,
+            users: resolve(user_ids, &data.user_ids),
+            items: resolve(item_ids, &data.item_ids),
+        }
+    }
+
+    /// (user, item, rating) of every rating, in order.
+    fn pairs(&self) -> impl Iterator<Item = (Option<u32>, Option<u32>, f32)> + '_ {
+        let d = self.data;
+        (0..d.len()).map(|r| {
+            (
+                self.users[d.users[r] as usize],
+                self.items[d.items[r] as usize],
+                d.ratings[r],
+            )
+        })
+    }
+
+    /// RMSE and MAE of `m` on these ratings.
+    pub(crate) fn metrics(&self, m: &MfModel) -> MfMetrics {
+        let (mut se, mut ae) = (0.0f64, 0.0f64);
+        let (mut uu, mut ui) = (0, 0);
+        for (u, i, r) in self.pairs() {
+            uu += usize::from(u.is_none());
+            ui += usize::from(i.is_none());
+            let e = f64::from(r) - f64::from(m.predict_dense(u, i));
+            se += e * e;
+            ae += e.abs();
+        }
+        let n = self.data.len().max(1) as f64;
+        MfMetrics {
+            rmse: (se / n).sqrt(),
+            mae: ae / n,
+            unknown_users: uu,
+            unknown_items: ui,
+        }
     }
 }

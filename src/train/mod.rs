@@ -150,43 +150,10 @@ impl TrainConfig {
     /// # Errors
     /// [`Error::Config`] naming the first parameter out of range.
     pub fn check(&self) -> Result<()> {
-        if let Some(lr) = self.lr
-            && !(lr > 0.0 && lr.is_finite())
-        {
-            return Err(Error::config(
-                "lr",
-                format!("must be a positive number, got {lr}"),
-            ));
-        }
-        if self.epochs == 0 {
-            return Err(Error::config("epochs", "must be at least 1"));
-        }
-        if let Some(l2) = self.l2
-            && !(l2 >= 0.0 && l2.is_finite())
-        {
-            return Err(Error::config(
-                "l2",
-                format!("must be a non-negative number, got {l2}"),
-            ));
-        }
-        if !(self.l1 >= 0.0 && self.l1.is_finite()) {
-            return Err(Error::config(
-                "l1",
-                format!("must be a non-negative number, got {}", self.l1),
-            ));
-        }
-        if !(self.grad_noise >= 0.0 && self.grad_noise.is_finite()) {
-            return Err(Error::config("grad-noise", "must be a non-negative number"));
-        }
-        if !(self.grad_noise_gamma >= 0.0 && self.grad_noise_gamma.is_finite()) {
-            return Err(Error::config(
-                "grad-noise-gamma",
-                "must be a non-negative number",
-            ));
-        }
-        if self.early_stop == Some(0) {
-            return Err(Error::config("early-stop", "patience must be at least 1"));
-        }
+        crate::error::check_training(self.lr, self.epochs, self.l2, self.early_stop)?;
+        crate::error::check_non_negative("l1", self.l1)?;
+        crate::error::check_non_negative("grad-noise", self.grad_noise)?;
+        crate::error::check_non_negative("grad-noise-gamma", self.grad_noise_gamma)?;
         self.optimizer.check()?;
         self.engine.check()?;
         if self.engine.scheme == Scheme::Block {

@@ -37,6 +37,24 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
+/// Runs `fit` `repeat` times (ticking `pb`): the median of the seconds per epoch it
+/// reports, and the last outcome.
+fn timed<T>(
+    repeat: usize,
+    pb: &indicatif::ProgressBar,
+    mut fit: impl FnMut() -> wildsgd::Result<(f64, T)>,
+) -> Result<(f64, T)> {
+    let mut secs = Vec::with_capacity(repeat);
+    let mut last = None;
+    for _ in 0..repeat {
+        let (s, out) = fit()?;
+        secs.push(s);
+        last = Some(out);
+        pb.inc(1);
+    }
+    Ok((median(&mut secs), last.expect("repeat >= 1")))
+}
+
 pub fn run(a: &BenchArgs) -> Result<()> {
     if a.repeat == 0 {
         return Err(wildsgd::Error::config("repeat", "must be at least 1").into());
@@ -74,18 +92,11 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 cfg.engine.scheme = s;
                 cfg.engine.threads = t;
                 cfg.check()?;
-                let mut secs = Vec::new();
-                let mut last = None;
-                for _ in 0..a.repeat {
+                let (m, out) = timed(a.repeat, &pb, || {
                     let out = wildsgd::train::fit(train, valid.as_ref(), &cfg, |_| {})?;
-                    secs.push(
-                        out.epochs.iter().map(|e| e.seconds).sum::<f64>() / out.epochs.len() as f64,
-                    );
-                    last = Some(out);
-                    pb.inc(1);
-                }
-                let out = last.expect("repeat >= 1");
-                let m = median(&mut secs);
+                    let secs = out.epochs.iter().map(|e| e.seconds).sum::<f64>();
+                    Ok((secs / out.epochs.len() as f64, out))
+                })?;
                 rows.push(Row {
                     scheme: s,
                     threads: t,
@@ -112,18 +123,11 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 cfg.engine.scheme = s;
                 cfg.engine.threads = t;
                 cfg.check()?;
-                let mut secs = Vec::new();
-                let mut last = None;
-                for _ in 0..a.repeat {
+                let (m, out) = timed(a.repeat, &pb, || {
                     let out = wildsgd::mf::fit(train, valid.as_ref(), &cfg, |_| {})?;
-                    secs.push(
-                        out.epochs.iter().map(|e| e.seconds).sum::<f64>() / out.epochs.len() as f64,
-                    );
-                    last = Some(out);
-                    pb.inc(1);
-                }
-                let out = last.expect("repeat >= 1");
-                let m = median(&mut secs);
+                    let secs = out.epochs.iter().map(|e| e.seconds).sum::<f64>();
+                    Ok((secs / out.epochs.len() as f64, out))
+                })?;
                 rows.push(Row {
                     scheme: s,
                     threads: t,

@@ -257,7 +257,7 @@ pub fn load_any(data: &Path, o: &TrainOpts) -> Result<Loaded> {
                     .into()),
                 },
                 (None, Some(f)) => {
-                    let (a, b) = wildsgd::mf::split_holdout(&train, f, o.seed)?;
+                    let (a, b) = train.split_holdout(f, o.seed)?;
                     Ok(Loaded::Ratings(a, Some(b)))
                 }
                 (None, None) => Ok(Loaded::Ratings(train, None)),
@@ -275,38 +275,26 @@ pub fn run_one_mf(
     events: &mut dyn FnMut(serde_json::Value) -> io::Result<()>,
 ) -> Result<MfOutcome> {
     let n = train_data.len() as u64;
-    let pb = progress::bar(n * cfg.epochs as u64, cfg.optimizer_name(), quiet);
-    let mut io_err: Option<io::Error> = None;
-    let outcome = wildsgd::mf::fit(train_data, valid, cfg, |p| match p {
-        MfProgress::Ratings { epoch, done } => {
-            pb.set_position(epoch as u64 * n + (done as u64).min(n));
-        }
-        MfProgress::Epoch(rep) => {
-            pb.set_position(rep.epoch as u64 * n);
-            let mut v = json!({"event": "epoch"});
-            merge(
-                &mut v,
-                serde_json::to_value(rep).expect("report serializes"),
-            );
-            if let Err(e) = events(v)
-                && io_err.is_none()
-            {
-                io_err = Some(e);
-            }
-        }
-    });
-    pb.finish_and_clear();
-    let outcome = outcome?;
-    if let Some(e) = io_err {
-        return Err(e.into());
-    }
-    let mut v = json!({"event": "done"});
-    merge(
-        &mut v,
-        serde_json::to_value(&outcome.done).expect("report serializes"),
-    );
-    events(v)?;
-    Ok(outcome)
+    let total = n * cfg.epochs as u64;
+    reported(
+        total,
+        cfg.optimizer_name(),
+        quiet,
+        events,
+        |pb, epoch_event| {
+            let out = wildsgd::mf::fit(train_data, valid, cfg, |p| match p {
+                MfProgress::Ratings { epoch, done } => {
+                    pb.set_position(epoch as u64 * n + (done as u64).min(n));
+                }
+                MfProgress::Epoch(rep) => {
+                    pb.set_position(rep.epoch as u64 * n);
+                    epoch_event(event("epoch", rep));
+                }
+            })?;
+            let done = event("done", &out.done);
+            Ok((out, done))
+        },
+    )
 }
 
 fn run_mf(
@@ -326,23 +314,22 @@ fn run_mf(
     if let Some(out) = &a.output {
         save_mf_model(&outcome.model, out)?;
     }
-    let to_stdout = !sink.is_stdout();
-    sink.commit()?;
     let d = &outcome.done;
     let mut line = format!(
-        "mf {} rank {} | {} x{}{} | {} epochs in {:.3} s ({:.2} M ratings/s) | lr {} | l2 {}",
+        "mf {} rank {} | {} | lr {} | l2 {}",
         d.optimizer,
         d.rank,
-        d.scheme,
-        d.threads,
-        if d.oversubscribed {
-            " (oversubscribed)"
-        } else {
-            ""
-        },
-        d.epochs,
-        d.train_seconds,
-        (train_data.len() * d.epochs) as f64 / d.train_seconds.max(1e-12) / 1e6,
+        run_summary(
+            d.scheme,
+            d.threads,
+            d.oversubscribed,
+            d.epochs,
+            d.train_seconds,
+            &format!(
+                "{:.2} M ratings/s",
+                (train_data.len() * d.epochs) as f64 / d.train_seconds.max(1e-12) / 1e6
+            )
+        ),
         d.lr,
         d.l2
     );
@@ -353,9 +340,36 @@ fn run_mf(
             line.push_str(&format!(" | train rmse {tr:.4}"));
         }
     }
-    if d.stopped_early {
-        line.push_str(&format!(" | stopped early, best epoch {}", d.best_epoch));
+    finish(sink, line, d.stopped_early.then_some(d.best_epoch))
+}
+
+/// "scheme xN | E epochs in S s (rate)" of a summary line.
+fn run_summary(
+    scheme: &str,
+    threads: usize,
+    oversubscribed: bool,
+    epochs: usize,
+    seconds: f64,
+    rate: &str,
+) -> String {
+    format!(
+        "{scheme} x{threads}{} | {epochs} epochs in {seconds:.3} s ({rate})",
+        if oversubscribed {
+            " (oversubscribed)"
+        } else {
+            ""
+        }
+    )
+}
+
+/// Commits the report and prints the summary line (with the early-stopping note):
+/// to stdout, or to stderr when the report itself goes to stdout.
+fn finish(sink: ReportSink, mut line: String, stopped_at: Option<usize>) -> Result<()> {
+    if let Some(best) = stopped_at {
+        line.push_str(&format!(" | stopped early, best epoch {best}"));
     }
+    let to_stdout = !sink.is_stdout();
+    sink.commit()?;
     if to_stdout {
         writeln!(io::stdout().lock(), "{line}")?;
     } else {
@@ -431,36 +445,68 @@ pub fn run_one(
     events: &mut dyn FnMut(serde_json::Value) -> io::Result<()>,
 ) -> Result<TrainOutcome> {
     let n = train_data.rows() as u64;
-    let pb = progress::bar(n * cfg.epochs as u64, cfg.optimizer.name(), quiet);
+    let total = n * cfg.epochs as u64;
+    reported(
+        total,
+        cfg.optimizer.name(),
+        quiet,
+        events,
+        |pb, epoch_event| {
+            let out = train::fit(train_data, valid, cfg, |p| match p {
+                Progress::Examples { epoch, done } => {
+                    pb.set_position(epoch as u64 * n + done as u64)
+                }
+                Progress::Epoch(rep) => {
+                    pb.set_position(rep.epoch as u64 * n);
+                    epoch_event(event("epoch", rep));
+                }
+            })?;
+            let done = event("done", &out.done);
+            Ok((out, done))
+        },
+    )
+}
+
+/// The progress bar and JSON events around one training: `train` gets the bar and a
+/// sink for `epoch` events and returns its outcome with the `done` event. An event that
+/// cannot be written fails the run once training is over (so training is not cut short
+/// mid-epoch), and nothing is written after it.
+fn reported<T>(
+    total: u64,
+    label: &str,
+    quiet: bool,
+    events: &mut dyn FnMut(serde_json::Value) -> io::Result<()>,
+    train: impl FnOnce(
+        &indicatif::ProgressBar,
+        &mut dyn FnMut(serde_json::Value),
+    ) -> wildsgd::Result<(T, serde_json::Value)>,
+) -> Result<T> {
+    let pb = progress::bar(total, label, quiet);
     let mut io_err: Option<io::Error> = None;
-    let outcome = train::fit(train_data, valid, cfg, |p| match p {
-        Progress::Examples { epoch, done } => pb.set_position(epoch as u64 * n + done as u64),
-        Progress::Epoch(rep) => {
-            pb.set_position(rep.epoch as u64 * n);
-            let mut v = json!({"event": "epoch"});
-            merge(
-                &mut v,
-                serde_json::to_value(rep).expect("report serializes"),
-            );
-            if let Err(e) = events(v)
-                && io_err.is_none()
-            {
-                io_err = Some(e);
-            }
+    let outcome = train(&pb, &mut |v| {
+        if io_err.is_none()
+            && let Err(e) = events(v)
+        {
+            io_err = Some(e);
         }
     });
     pb.finish_and_clear();
-    let outcome = outcome?;
+    let (out, done) = outcome?;
     if let Some(e) = io_err {
         return Err(e.into());
     }
-    let mut v = json!({"event": "done"});
+    events(done)?;
+    Ok(out)
+}
+
+/// `{"event": name, ...report's fields}`.
+fn event(name: &str, report: &impl serde::Serialize) -> serde_json::Value {
+    let mut v = json!({ "event": name });
     merge(
         &mut v,
-        serde_json::to_value(&outcome.done).expect("report serializes"),
+        serde_json::to_value(report).expect("report serializes"),
     );
-    events(v)?;
-    Ok(outcome)
+    v
 }
 
 fn merge(into: &mut serde_json::Value, from: serde_json::Value) {
@@ -548,23 +594,20 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     if let Some(out) = &a.output {
         save_model(&outcome.model, out)?;
     }
-    let to_stdout = !sink.is_stdout();
-    sink.commit()?;
     let d = &outcome.done;
+    let nnz: f64 = outcome.epochs.iter().map(|e| e.nnz as f64).sum();
     let mut line = format!(
-        "{} {} | {} x{}{} | {} epochs in {:.3} s ({:.1} M nnz/s) | lr {} | l2 {:.4e}",
+        "{} {} | {} | lr {} | l2 {:.4e}",
         d.model,
         d.optimizer,
-        d.scheme,
-        d.threads,
-        if d.oversubscribed {
-            " (oversubscribed)"
-        } else {
-            ""
-        },
-        d.epochs,
-        d.train_seconds,
-        outcome.epochs.iter().map(|e| e.nnz as f64).sum::<f64>() / d.train_seconds.max(1e-12) / 1e6,
+        run_summary(
+            d.scheme,
+            d.threads,
+            d.oversubscribed,
+            d.epochs,
+            d.train_seconds,
+            &format!("{:.1} M nnz/s", nnz / d.train_seconds.max(1e-12) / 1e6)
+        ),
         d.lr,
         d.l2
     );
@@ -577,13 +620,5 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         let tl = outcome.epochs.last().map_or(f64::NAN, |e| e.train_loss);
         line.push_str(&format!(" | train loss {tl:.4}"));
     }
-    if d.stopped_early {
-        line.push_str(&format!(" | stopped early, best epoch {}", d.best_epoch));
-    }
-    if to_stdout {
-        writeln!(io::stdout().lock(), "{line}")?;
-    } else {
-        eprintln!("{line}");
-    }
-    Ok(())
+    finish(sink, line, d.stopped_early.then_some(d.best_epoch))
 }
