@@ -31,15 +31,46 @@ pub enum Error {
         /// What the operating system said.
         source: io::Error,
     },
-    /// Training diverged: the loss became NaN or infinite.
+    /// Training diverged: the loss or the parameters became NaN or infinite.
     #[error(
-        "training diverged in epoch {epoch} (the loss is no longer finite) at learning rate {lr}: lower --lr"
+        "training diverged in epoch {epoch}: {what} no longer finite (learning rate {lr}, L2 {l2:e}); {}",
+        diverged_hint(*lr, *l2)
     )]
     Diverged {
         /// 1-based epoch.
         epoch: usize,
         /// The learning rate of that epoch.
         lr: f32,
+        /// The L2 strength λ.
+        l2: f64,
+        /// What stopped being finite: "the training loss is", "the weights are".
+        what: &'static str,
+    },
+    /// A model's score is NaN or infinite on some row: the model diverged, or its
+    /// weights overflow on this data.
+    #[error(
+        "the model's score for row {} is not finite (NaN or infinite): the model diverged or overflows on this data",
+        row + 1
+    )]
+    NonFiniteScore {
+        /// 0-based row of the data set.
+        row: usize,
+    },
+    /// An allocation sized by the input would not fit in memory.
+    #[error(
+        "{what} needs {} of memory{}: {hint}",
+        crate::memory::human(*needed),
+        available.map_or(String::new(), |a| format!(", more than the {} available", crate::memory::human(a)))
+    )]
+    Memory {
+        /// What was to be allocated, with the sizes that drive it.
+        what: String,
+        /// Bytes needed.
+        needed: u64,
+        /// Bytes the budget allows, when known.
+        available: Option<u64>,
+        /// What the user can do about it.
+        hint: &'static str,
     },
     /// A parameter is out of its allowed range or parameters contradict each other.
     #[error("invalid parameter `{name}`: {message}")]
@@ -49,6 +80,19 @@ pub enum Error {
         /// What was expected.
         message: String,
     },
+}
+
+/// What to change after a divergence: the L2 shrinkage lr·λ near or past 1 flips and
+/// grows the weights whatever the loss, so then λ (or lr) must come down.
+fn diverged_hint(lr: f32, l2: f64) -> String {
+    let shrink = f64::from(lr) * l2;
+    if shrink >= 0.5 {
+        format!(
+            "lr × L2 = {shrink:.3e} overshoots the L2 shrinkage (it must stay well below 1): lower the L2 strength (--l2, or raise --C) or the learning rate (--lr)"
+        )
+    } else {
+        "lower the learning rate (--lr)".into()
+    }
 }
 
 impl Error {
@@ -228,9 +272,28 @@ pub enum ParseErrorKind {
         /// Which value.
         what: &'static str,
     },
-    /// A classification label other than +1, -1, 1 or 0.
-    #[error("unsupported label: expected +1, -1, 1 or 0")]
-    UnsupportedLabel,
+    /// A third distinct label value in a file read as binary classification.
+    #[error(
+        "a third label value {value} after {first} and {second}: wildsgd trains binary classifiers (any two label values; this file has more than two classes)"
+    )]
+    ThirdLabel {
+        /// The third value.
+        value: f64,
+        /// The first value seen.
+        first: f64,
+        /// The second value seen.
+        second: f64,
+    },
+    /// A label that is neither of the two classes the model was trained on.
+    #[error("label {value} is neither of the model's two classes ({negative} and {positive})")]
+    UnknownLabel {
+        /// The value found.
+        value: f64,
+        /// The negative class's value.
+        negative: f64,
+        /// The positive class's value.
+        positive: f64,
+    },
     /// A feature token without `index:value` shape.
     #[error("expected `index:value` (missing `:`)")]
     MissingColon,
@@ -250,12 +313,19 @@ pub enum ParseErrorKind {
         max: u64,
     },
     /// A feature index beyond the fixed feature count.
-    #[error("feature index {index} is beyond the declared {n_features} features")]
+    #[error(
+        "feature index {index} is beyond the declared {n_features} features (indices {}..={} in this {}-based file)",
+        u64::from(!zero_based),
+        *n_features as u64 - u64::from(*zero_based),
+        if *zero_based { 0 } else { 1 }
+    )]
     IndexOutOfRange {
-        /// The 0-based index found.
+        /// The index as written in the file.
         index: u64,
         /// The declared feature count.
         n_features: usize,
+        /// Whether the file's indices are 0-based.
+        zero_based: bool,
     },
     /// The same feature twice in one row.
     #[error("feature index {index} appears twice in this row")]

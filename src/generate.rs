@@ -115,6 +115,18 @@ impl SparseGenConfig {
         mut progress: impl FnMut(usize),
     ) -> Result<std::io::Result<()>> {
         self.check()?;
+        let window = rayon::current_num_threads() * 4;
+        let text = (self.nnz_per_row as u64 * 12 + 4) * 2 + 8 * self.nnz_per_row as u64;
+        crate::memory::check(
+            format!(
+                "generating {} features with {} non-zeros per row",
+                self.features, self.nnz_per_row
+            ),
+            crate::memory::bytes_of(&[self.features as u64, 28]).saturating_add(
+                crate::memory::bytes_of(&[(window * BLOCK.min(self.rows)) as u64, text]),
+            ),
+            "the planted model and the rows in flight are kept in memory: lower --features or --nnz-per-row",
+        )?;
         let mut rng = block_rng(self.seed, 0, u64::MAX);
         let normal = Normal::new(0.0f32, 1.0).expect("valid normal");
         let weights: Vec<f32> = (0..self.features)
@@ -130,7 +142,6 @@ impl SparseGenConfig {
 
         let blocks = self.rows.div_ceil(BLOCK);
         // Generate a bounded window of blocks in parallel, then write them in order.
-        let window = rayon::current_num_threads() * 4;
         let mut done = 0usize;
         for first in (0..blocks).step_by(window) {
             let texts: Vec<Vec<u8>> = (first..(first + window).min(blocks))
@@ -292,6 +303,24 @@ impl RatingsGenConfig {
         mut progress: impl FnMut(usize),
     ) -> Result<std::io::Result<()>> {
         self.check()?;
+        let window = rayon::current_num_threads() * 4;
+        // Per user in flight: about items × density ratings of ~24 bytes of text, their
+        // sampled indices, and the user's factors.
+        let per_user =
+            (self.items as f64 * self.density * 1.2 + 64.0) * 32.0 + 4.0 * self.rank as f64;
+        crate::memory::check(
+            format!(
+                "generating ratings for {} items (rank {}, density {})",
+                self.items, self.rank, self.density
+            ),
+            crate::memory::bytes_of(&[self.items as u64, self.rank as u64, 4]).saturating_add(
+                crate::memory::bytes_of(&[
+                    (window * BLOCK.min(self.users)) as u64,
+                    per_user as u64,
+                ]),
+            ),
+            "the item factors and the users in flight are kept in memory: lower --items, --rank or --density",
+        )?;
         let sd = (1.0 / (self.rank as f64).sqrt()) as f32;
         let factor = Normal::new(0.0f32, sd.sqrt()).expect("valid normal");
         let mut rng = block_rng(self.seed, 2, u64::MAX);
@@ -299,7 +328,6 @@ impl RatingsGenConfig {
             .map(|_| factor.sample(&mut rng))
             .collect();
         let blocks = self.users.div_ceil(BLOCK);
-        let window = rayon::current_num_threads() * 4;
         for first in (0..blocks).step_by(window) {
             let texts: Vec<Vec<u8>> = (first..(first + window).min(blocks))
                 .into_par_iter()

@@ -7,6 +7,7 @@ pub mod data;
 pub mod engine;
 pub mod error;
 pub mod generate;
+pub mod memory;
 pub mod metrics;
 pub mod mf;
 pub mod model;

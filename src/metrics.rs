@@ -2,6 +2,7 @@
 //! [`LinearModel::scores`]; no rayon, see there).
 
 use crate::data::SparseDataset;
+use crate::error::{Error, Result};
 use crate::model::{LinearModel, LossKind};
 
 /// Metrics of a model on labelled data.
@@ -16,34 +17,55 @@ pub struct Metrics {
 }
 
 /// Evaluates `model` on `data`.
-pub fn evaluate(model: &LinearModel, data: &SparseDataset) -> Metrics {
+///
+/// # Errors
+/// [`Error::NonFiniteScore`] when a score is NaN or infinite (the model diverged or
+/// overflows on this data): no metric of such scores means anything.
+pub fn evaluate(model: &LinearModel, data: &SparseDataset) -> Result<Metrics> {
     let scores = model.scores(data);
     from_scores(model.loss, &scores, data.y())
 }
 
 /// Metrics from precomputed scores. For squared loss the loss is ½(z − y)², so the
-/// reported mean squared error is twice the mean loss: `loss` holds the MSE.
-pub fn from_scores(loss: LossKind, scores: &[f32], y: &[f32]) -> Metrics {
+/// reported mean squared error is twice the mean loss: `loss` holds the MSE. Losses
+/// are summed in f64, so a large but finite score gives a large but finite loss.
+///
+/// # Errors
+/// [`Error::NonFiniteScore`] naming the first row whose score is not finite.
+pub fn from_scores(loss: LossKind, scores: &[f32], y: &[f32]) -> Result<Metrics> {
+    if let Some(row) = scores.iter().position(|z| !z.is_finite()) {
+        return Err(Error::NonFiniteScore { row });
+    }
     let n = scores.len().max(1) as f64;
     let (sum, correct) = scores
         .iter()
         .zip(y)
         .fold((0f64, 0usize), |(s, c), (&z, &y)| {
             let l = match loss {
-                LossKind::Squared => f64::from((z - y) * (z - y)),
+                LossKind::Squared => (f64::from(z) - f64::from(y)).powi(2),
                 _ => f64::from(loss.loss(z, y)),
             };
             (s + l, c + usize::from((z > 0.0) == (y > 0.0)))
         });
-    Metrics {
+    let m = Metrics {
         loss: sum / n,
         accuracy: correct as f64 / n,
         auc: auc(scores, y),
+    };
+    if !m.loss.is_finite() {
+        // Finite f32 scores cannot overflow an f64 sum of these losses; kept as a guard.
+        return Err(Error::NonFiniteScore { row: 0 });
     }
+    Ok(m)
 }
 
 /// ROC AUC by the rank-sum (Mann–Whitney) formula with average ranks for ties.
+/// Scores are ordered by [`f32::total_cmp`] and tied by bit pattern, so any input
+/// (NaN included) terminates; `None` when one class is absent or a score is NaN.
 pub fn auc(scores: &[f32], y: &[f32]) -> Option<f64> {
+    if scores.iter().any(|s| s.is_nan()) {
+        return None;
+    }
     let mut order: Vec<(f32, bool)> = scores.iter().zip(y).map(|(&s, &y)| (s, y > 0.0)).collect();
     order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     let pos = order.iter().filter(|p| p.1).count();
@@ -54,8 +76,9 @@ pub fn auc(scores: &[f32], y: &[f32]) -> Option<f64> {
     let mut rank_sum = 0f64;
     let mut i = 0;
     while i < order.len() {
-        let mut j = i;
-        while j < order.len() && order[j].0 == order[i].0 {
+        // `j` always passes `i` (a value is equal to itself under total_cmp).
+        let mut j = i + 1;
+        while j < order.len() && order[j].0.total_cmp(&order[i].0).is_eq() {
             j += 1;
         }
         let avg_rank = (i + j + 1) as f64 / 2.0; // ranks i+1 ..= j
@@ -94,8 +117,25 @@ mod tests {
     }
 
     #[test]
+    fn nan_and_infinite_scores_terminate_and_are_errors() {
+        let y = [1.0f32, -1.0, 1.0];
+        assert_eq!(auc(&[f32::NAN, 0.5, f32::NAN], &y), None);
+        assert_eq!(
+            auc(&[f32::INFINITY, f32::NEG_INFINITY, f32::INFINITY], &y),
+            Some(1.0)
+        );
+        for bad in [f32::NAN, f32::INFINITY] {
+            let e = from_scores(LossKind::Hinge, &[0.0, bad, 1.0], &y).unwrap_err();
+            assert!(matches!(e, Error::NonFiniteScore { row: 1 }), "{e}");
+        }
+        // A huge finite score gives a finite squared error (f64 arithmetic).
+        let m = from_scores(LossKind::Squared, &[3e38, 0.0, 0.0], &y).unwrap();
+        assert!(m.loss.is_finite() && m.loss > 1e76);
+    }
+
+    #[test]
     fn accuracy_and_log_loss() {
-        let m = from_scores(LossKind::Logistic, &[0.0, 2.0, -1.0], &[1.0, 1.0, 1.0]);
+        let m = from_scores(LossKind::Logistic, &[0.0, 2.0, -1.0], &[1.0, 1.0, 1.0]).unwrap();
         assert!((m.accuracy - 1.0 / 3.0).abs() < 1e-12);
         let expect = (2f64.ln() + (1.0 + (-2f64).exp()).ln() + (1.0 + 1f64.exp()).ln()) / 3.0;
         assert!((m.loss - expect).abs() < 1e-6);

@@ -81,23 +81,29 @@ impl Schedule {
     /// # Errors
     /// [`Error::Config`] naming the parameter.
     pub fn check(&self) -> Result<()> {
-        let ok = match *self {
-            Schedule::Constant => true,
-            Schedule::InvTime { k } | Schedule::Exp { k } => k >= 0.0 && k.is_finite(),
-            Schedule::Step { every, factor } => every >= 1 && factor > 0.0 && factor <= 1.0,
-            Schedule::Plateau {
-                factor,
-                patience,
-                threshold,
-            } => factor > 0.0 && factor <= 1.0 && patience >= 1 && threshold >= 0.0,
-        };
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::config(
+        let bad = |name, msg: String| Err(Error::config(name, msg));
+        match *self {
+            Schedule::Constant => Ok(()),
+            Schedule::InvTime { k } | Schedule::Exp { k } if !(k >= 0.0 && k.is_finite()) => bad(
+                "lr-decay",
+                format!("must be a non-negative number, got {k}"),
+            ),
+            Schedule::Step { every: 0, .. } => {
+                bad("lr-step", "must be at least 1 epoch, got 0".into())
+            }
+            Schedule::Step { factor, .. } | Schedule::Plateau { factor, .. }
+                if !(factor > 0.0 && factor <= 1.0) =>
+            {
+                bad("lr-factor", format!("must be in (0, 1], got {factor}"))
+            }
+            Schedule::Plateau { patience: 0, .. } => {
+                bad("lr-patience", "must be at least 1 epoch, got 0".into())
+            }
+            Schedule::Plateau { threshold, .. } if threshold.is_nan() || threshold < 0.0 => bad(
                 "lr-schedule",
-                format!("parameters out of range: {self:?}"),
-            ))
+                format!("plateau threshold must be non-negative, got {threshold}"),
+            ),
+            _ => Ok(()),
         }
     }
 }

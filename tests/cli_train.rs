@@ -182,7 +182,7 @@ fn bad_training_parameters_exit_2() {
         (vec!["--batch-size", "half"], "batch-size"),
         (
             vec!["--lr-schedule", "step", "--lr-factor", "2"],
-            "lr-schedule",
+            "lr-factor",
         ),
         (vec!["--grad-noise", "nan"], "grad-noise"),
         (vec!["--scheme", "delay-tolerant"], "adagrad"),

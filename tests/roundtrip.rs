@@ -99,6 +99,22 @@ proptest! {
         lines[k] = toks.join(" ");
         let text = lines.join("\n");
         let err = libsvm::parse(text.as_bytes(), &LibsvmOptions::default());
+        // A number as a label is a class of its own: the file is bad only with three
+        // classes, reported where the third one first appears.
+        if ["7", "2.5"].contains(&toks[0].as_str()) {
+            let mut seen: Vec<&str> = Vec::new();
+            let third = lines.iter().position(|l| {
+                let lab = l.split(' ').next().unwrap_or("");
+                if !seen.contains(&lab) { seen.push(lab); }
+                seen.len() == 3
+            });
+            match (third, err) {
+                (None, Ok(back)) => prop_assert_eq!(back.rows(), lines.len()),
+                (Some(t), Err(wildsgd::Error::Parse(p))) => prop_assert_eq!(p.line, Some(t as u64 + 1), "{}", p),
+                (t, other) => prop_assert!(false, "third class at {:?}, got {:?}", t, other.map(|d| d.rows())),
+            }
+            return Ok(());
+        }
         match err {
             Err(wildsgd::Error::Parse(p)) => prop_assert_eq!(p.line, Some(k as u64 + 1), "{}", p),
             other => prop_assert!(false, "expected a parse error on line {}, got {:?}", k + 1, other.map(|d| d.rows())),

@@ -5,6 +5,7 @@ mod cli;
 mod cli_train;
 mod corpus;
 mod engine;
+mod hardening;
 mod mf;
 mod optim_ref;
 mod roundtrip;

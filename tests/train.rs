@@ -48,7 +48,7 @@ fn a9a_default_settings_reach_the_optimum_within_one_percent() {
         "default λ is 1/n"
     );
     // The reported metric is the returned model's.
-    let m = metrics::evaluate(&out.model, &test);
+    let m = metrics::evaluate(&out.model, &test).unwrap();
     assert!((m.loss - loss).abs() < 1e-9);
 }
 
@@ -323,7 +323,7 @@ fn early_stopping_keeps_the_best_epoch() {
         .fold(f64::INFINITY, f64::min);
     assert_eq!(out.done.test_loss, Some(best));
     assert_eq!(out.epochs[out.done.best_epoch - 1].test_loss, Some(best));
-    let m = metrics::evaluate(&out.model, &valid);
+    let m = metrics::evaluate(&out.model, &valid).unwrap();
     assert!(
         (m.loss - best).abs() < 1e-9,
         "returned model is the best epoch's"

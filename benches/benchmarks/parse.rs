@@ -39,7 +39,7 @@ fn inputs() -> Vec<(String, PathBuf)> {
 
 fn parse(c: &mut Criterion) {
     for (name, path) in inputs() {
-        let bytes = source::read_path(&path).expect("read");
+        let bytes = source::read_path(&path, wildsgd::data::DEFAULT_MAX_LINE).expect("read");
         let rows = libsvm::parse(&bytes, &LibsvmOptions::default())
             .expect("parse")
             .rows();

@@ -17,12 +17,12 @@ use sprs::CsMatI;
 use super::{
     Dataset, LoadOptions, RatingsDataset, RatingsLayout, SparseDataset, parse_bytes, source,
 };
-use crate::data::IndexBase;
+use crate::data::{Classes, IndexBase};
 use crate::error::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"WSGDCACH";
 /// Cache format version; bump on any layout change.
-pub const CACHE_VERSION: u32 = 1;
+pub const CACHE_VERSION: u32 = 2;
 
 /// What happened with the cache on a load.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,8 +64,12 @@ fn source_identity(path: &Path) -> Result<(u64, u128)> {
 /// A stable fingerprint of the options that change what parsing produces.
 fn fingerprint(opts: &LoadOptions) -> u64 {
     let s = format!(
-        "{:?}|{:?}|{:?}|{:?}",
-        opts.format, opts.libsvm.index_base, opts.libsvm.n_features, opts.ratings.layout
+        "{:?}|{:?}|{:?}|{:?}|{:?}",
+        opts.format,
+        opts.libsvm.index_base,
+        opts.libsvm.n_features,
+        opts.ratings.layout,
+        opts.libsvm.labels
     );
     // FNV-1a: stable across Rust releases, unlike the std hasher.
     s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
@@ -89,7 +93,7 @@ pub fn load_or_build(path: &Path, opts: &LoadOptions) -> Result<(Dataset, CacheS
             Err(reason) => Some(reason),
         },
     };
-    let bytes = source::read_path(path)?;
+    let bytes = source::read_path(path, opts.max_line())?;
     let data = parse_bytes(&bytes, opts).map_err(|e| source::locate(e, path))?;
     drop(bytes);
     let status = match crate::atomic::write_atomic(&cpath, &encode(&data, identity, fp)) {
@@ -148,6 +152,8 @@ fn encode(data: &Dataset, (len, mtime): (u64, u128), fp: u64) -> Vec<u8> {
             e.u32s(d.x().indices());
             e.f32s(d.x().data());
             e.f32s(d.y());
+            e.u64(d.classes().negative.to_bits());
+            e.u64(d.classes().positive.to_bits());
         }
         Dataset::Ratings(d) => {
             e.u8(2);
@@ -218,6 +224,20 @@ impl<'a> Dec<'a> {
     }
 }
 
+/// Decodes cache bytes with the identity and fingerprint they record (so any bytes can
+/// be checked without their source file): for fuzzing and tools. Every structural check
+/// of a normal load applies.
+///
+/// # Errors
+/// Why the bytes are not a valid cache.
+pub fn decode_bytes(bytes: &[u8]) -> Result<Dataset, String> {
+    let field = |r: std::ops::Range<usize>| bytes.get(r).ok_or("it is truncated".to_string());
+    let fp = u64::from_le_bytes(field(12..20)?.try_into().expect("8"));
+    let len = u64::from_le_bytes(field(20..28)?.try_into().expect("8"));
+    let mtime = u128::from_le_bytes(field(28..44)?.try_into().expect("16"));
+    decode(bytes, (len, mtime), fp)
+}
+
 fn decode(bytes: &[u8], (len, mtime): (u64, u128), fp: u64) -> Result<Dataset, String> {
     let mut d = Dec(bytes);
     if d.take(8)? != MAGIC {
@@ -253,6 +273,10 @@ fn decode(bytes: &[u8], (len, mtime): (u64, u128), fp: u64) -> Result<Dataset, S
             let indices = d.u32s()?;
             let values = d.f32s()?;
             let labels = d.f32s()?;
+            let classes = Classes {
+                negative: f64::from_bits(d.u64()?),
+                positive: f64::from_bits(d.u64()?),
+            };
             let x = CsMatI::try_new((rows, cols), indptr, indices, values)
                 .map_err(|(_, _, _, e)| format!("its matrix is inconsistent: {e}"))?;
             let base = if zero {
@@ -260,7 +284,11 @@ fn decode(bytes: &[u8], (len, mtime): (u64, u128), fp: u64) -> Result<Dataset, S
             } else {
                 IndexBase::One
             };
-            Dataset::Sparse(SparseDataset::new(x, labels, base).map_err(|e| e.to_string())?)
+            Dataset::Sparse(
+                SparseDataset::new(x, labels, base)
+                    .and_then(|d| d.with_classes(classes))
+                    .map_err(|e| e.to_string())?,
+            )
         }
         2 => {
             let layout = match d.u8()? {

@@ -1,6 +1,10 @@
 //! LIBSVM / SVMlight classification files: `label [qid:N] index:value ...`.
 //!
-//! Labels `+1`/`1` and `-1`/`0` (0 is mapped to -1). `#` comments, blank lines, CRLF
+//! Labels: any two distinct numbers; the smaller is the negative class (−1), the larger
+//! the positive (+1), so `-1`/`+1`, `0`/`1`, `1`/`2` (mushrooms) and `2`/`4`
+//! (breast-cancer) all work, and the pair is kept ([`Classes`]) so that models give the
+//! file's own labels back. A file with a single label value reads it as positive when it
+//! is above 0. A third value is an error naming its line. `#` comments, blank lines, CRLF
 //! and trailing blanks are tolerated. Indices are 1-based unless the file contains an
 //! index 0 (detected, see [`IndexBase::Auto`]) or 0-based reading is forced. Indices of
 //! a row may come in any order (they are sorted); the same index twice in a row is an
@@ -18,7 +22,7 @@ use super::{DEFAULT_MAX_LINE, SparseDataset};
 use crate::error::{Error, ParseError, ParseErrorKind, Result};
 
 /// How feature indices in a file are numbered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum IndexBase {
     /// 1-based, unless an index 0 occurs anywhere in the file: then 0-based.
@@ -30,8 +34,99 @@ pub enum IndexBase {
     Zero,
 }
 
+/// The two label values of a classification file: which one the engine trains as −1
+/// and which as +1.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Classes {
+    /// The label value read as the negative class (−1).
+    pub negative: f64,
+    /// The label value read as the positive class (+1).
+    pub positive: f64,
+}
+
+impl Classes {
+    /// LIBSVM's usual labels: −1 and +1 (a file may also write 0 for −1).
+    pub const PLUS_MINUS_ONE: Classes = Classes {
+        negative: -1.0,
+        positive: 1.0,
+    };
+
+    /// The classes of a file with these distinct label values. Values all among −1, 0
+    /// and +1 are LIBSVM's usual labels (0 and −1 both negative). Otherwise there are at
+    /// most two, in any order: the smaller value is negative; a single value `v` is
+    /// positive when `v > 0`.
+    pub fn from_values(values: &[f64]) -> Classes {
+        if values.iter().all(|v| [-1.0, 0.0, 1.0].contains(v)) {
+            let zero = values.contains(&0.0) && !values.contains(&-1.0);
+            return Classes {
+                negative: if zero { 0.0 } else { -1.0 },
+                positive: 1.0,
+            };
+        }
+        match *values {
+            [a, b] => Classes {
+                negative: a.min(b),
+                positive: a.max(b),
+            },
+            [v] if v > 0.0 => Classes {
+                negative: -1.0,
+                positive: v,
+            },
+            [v] => Classes {
+                negative: v,
+                positive: 1.0,
+            },
+            _ => Classes::PLUS_MINUS_ONE,
+        }
+    }
+
+    /// True for −1/+1 and 0/1, where 0 and −1 both read as the negative class.
+    pub fn is_standard(&self) -> bool {
+        self.positive == 1.0 && (self.negative == -1.0 || self.negative == 0.0)
+    }
+
+    /// The ±1 label of file label `v`, or `None` when `v` is neither class.
+    pub fn encode(&self, v: f64) -> Option<f32> {
+        if v == self.positive {
+            Some(1.0)
+        } else if v == self.negative || (self.is_standard() && (v == -1.0 || v == 0.0)) {
+            Some(-1.0)
+        } else {
+            None
+        }
+    }
+
+    /// The file's label for a ±1 label (or a score's sign: above 0 is positive).
+    pub fn decode(&self, y: f32) -> f64 {
+        if y > 0.0 {
+            self.positive
+        } else {
+            self.negative
+        }
+    }
+}
+
+impl Default for Classes {
+    fn default() -> Self {
+        Classes::PLUS_MINUS_ONE
+    }
+}
+
+/// How the labels of a file are read.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum LabelRule {
+    /// Find the (at most two) label values in the file; see [`Classes::from_values`].
+    #[default]
+    Detect,
+    /// The classes are known (a test file read for a trained model): each label must
+    /// be one of the two values.
+    Known(Classes),
+    /// Labels must be numbers but are not used (`predict`): every row gets +1.
+    Ignore,
+}
+
 /// Options for reading LIBSVM files.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LibsvmOptions {
     /// Index numbering.
     pub index_base: IndexBase,
@@ -40,6 +135,8 @@ pub struct LibsvmOptions {
     pub n_features: Option<usize>,
     /// Longest line accepted, in bytes.
     pub max_line_bytes: usize,
+    /// How labels are read.
+    pub labels: LabelRule,
 }
 
 impl Default for LibsvmOptions {
@@ -48,12 +145,18 @@ impl Default for LibsvmOptions {
             index_base: IndexBase::Auto,
             n_features: None,
             max_line_bytes: DEFAULT_MAX_LINE,
+            labels: LabelRule::Detect,
         }
     }
 }
 
-/// Largest raw index accepted (indices are stored as `u32`).
-const MAX_INDEX: u64 = u32::MAX as u64;
+/// Largest index a file may hold: column counts are stored as `u32` (at most
+/// 4,294,967,295 columns), so a 1-based file may use indices up to 4,294,967,295 and a
+/// 0-based one up to 4,294,967,294.
+pub const MAX_INDEX: u64 = u32::MAX as u64;
+
+/// Most features a data set may declare (`n_features`): the `u32` column limit.
+pub const MAX_FEATURES: usize = u32::MAX as usize;
 
 /// One chunk's rows, with indices as written in the file.
 #[derive(Default)]
@@ -61,7 +164,10 @@ struct Chunk {
     row_len: Vec<u32>,
     indices: Vec<u32>,
     values: Vec<f32>,
-    labels: Vec<f32>,
+    /// Labels as written in the file.
+    labels: Vec<f64>,
+    /// The first (at most four) distinct label values, with their 1-based line.
+    distinct: Vec<(f64, u64)>,
     row_lines: Vec<u32>,
     lines: u64,
     min_index: u32,
@@ -75,6 +181,14 @@ struct Chunk {
 pub fn parse(bytes: &[u8], opts: &LibsvmOptions) -> Result<SparseDataset> {
     if opts.max_line_bytes == 0 {
         return Err(Error::config("max_line_bytes", "must be positive"));
+    }
+    if let Some(d) = opts.n_features
+        && !(1..=MAX_FEATURES).contains(&d)
+    {
+        return Err(Error::config(
+            "n_features",
+            format!("must be between 1 and {MAX_FEATURES} (indices are 32-bit), got {d}"),
+        ));
     }
     let chunks = split_chunks(bytes, chunk_target(bytes.len()));
     let results: Vec<Result<Chunk, ParseError>> =
@@ -102,6 +216,7 @@ pub fn parse(bytes: &[u8], opts: &LibsvmOptions) -> Result<SparseDataset> {
     if rows == 0 {
         return Err(ParseError::new(ParseErrorKind::Empty).into());
     }
+    let classes = classes(&parsed, &chunk_first_line, opts.labels)?;
     let nnz: usize = parsed.iter().map(|c| c.indices.len()).sum();
     let min_index = parsed
         .iter()
@@ -116,31 +231,35 @@ pub fn parse(bytes: &[u8], opts: &LibsvmOptions) -> Result<SparseDataset> {
         IndexBase::Auto => min_index == Some(0),
     };
     let shift = u32::from(!zero_based);
+    if zero_based && max_index == u32::MAX {
+        let line = first_line_with(&parsed, &chunk_first_line, |i| i == u32::MAX);
+        return Err(
+            ParseError::new(ParseErrorKind::IndexTooLarge { max: MAX_INDEX - 1 })
+                .at_line(line)
+                .into(),
+        );
+    }
     let mut n_cols = match min_index {
         None => 0,
         Some(_) => (max_index - shift) as usize + 1,
     };
     if let Some(d) = opts.n_features {
         if n_cols > d {
-            // Find the first row that holds an index beyond d, for its line number.
-            for (c, first) in parsed.iter().zip(&chunk_first_line) {
-                let mut start = 0usize;
-                for (r, &len) in c.row_len.iter().enumerate() {
-                    let end = start + len as usize;
-                    if let Some(&bad) = c.indices[start..end]
-                        .iter()
-                        .find(|&&i| (i - shift) as usize >= d)
-                    {
-                        return Err(ParseError::new(ParseErrorKind::IndexOutOfRange {
-                            index: u64::from(bad - shift),
-                            n_features: d,
-                        })
-                        .at_line(first + u64::from(c.row_lines[r]))
-                        .into());
-                    }
-                    start = end;
-                }
-            }
+            let beyond = |i: u32| (i - shift) as usize >= d;
+            let line = first_line_with(&parsed, &chunk_first_line, beyond);
+            let bad = parsed
+                .iter()
+                .flat_map(|c| c.indices.iter())
+                .copied()
+                .find(|&i| beyond(i))
+                .unwrap_or(0);
+            return Err(ParseError::new(ParseErrorKind::IndexOutOfRange {
+                index: u64::from(bad),
+                n_features: d,
+                zero_based,
+            })
+            .at_line(line)
+            .into());
         }
         n_cols = d;
     }
@@ -162,14 +281,18 @@ pub fn parse(bytes: &[u8], opts: &LibsvmOptions) -> Result<SparseDataset> {
             indices.extend(c.indices.iter().map(|&i| i - shift));
         }
         values.extend_from_slice(&c.values);
-        labels.extend_from_slice(&c.labels);
+        labels.extend(c.labels.iter().map(|&v| match opts.labels {
+            LabelRule::Ignore => 1.0,
+            // Every value was checked against the classes above.
+            _ => classes.encode(v).unwrap_or(1.0),
+        }));
     }
     let x = CsMatI::try_new((rows, n_cols), indptr, indices, values).map_err(|(_, _, _, e)| {
         ParseError::new(ParseErrorKind::BadBinary(format!(
             "internal CSR check failed: {e}"
         )))
     })?;
-    SparseDataset::new(
+    let mut data = SparseDataset::new(
         x,
         labels,
         if zero_based {
@@ -177,7 +300,80 @@ pub fn parse(bytes: &[u8], opts: &LibsvmOptions) -> Result<SparseDataset> {
         } else {
             IndexBase::One
         },
-    )
+    )?;
+    data.classes = classes;
+    Ok(data)
+}
+
+/// True when `seen` and `v` are all among LIBSVM's usual −1, 0 and +1.
+fn standard(seen: &[(f64, u64)], v: f64) -> bool {
+    let usual = |x: f64| x == -1.0 || x == 0.0 || x == 1.0;
+    usual(v) && seen.iter().all(|s| usual(s.0))
+}
+
+/// The line of the first row holding an index (as written) that `hit` picks.
+fn first_line_with(parsed: &[Chunk], first_lines: &[u64], hit: impl Fn(u32) -> bool) -> u64 {
+    for (c, first) in parsed.iter().zip(first_lines) {
+        let mut start = 0usize;
+        for (r, &len) in c.row_len.iter().enumerate() {
+            let end = start + len as usize;
+            if c.indices[start..end].iter().any(|&i| hit(i)) {
+                return first + u64::from(c.row_lines[r]);
+            }
+            start = end;
+        }
+    }
+    0
+}
+
+/// The classes of the parsed chunks under `rule`, or the located error for a third
+/// label value (or, with known classes, for a value that is neither).
+fn classes(parsed: &[Chunk], first_lines: &[u64], rule: LabelRule) -> Result<Classes> {
+    let mut seen: Vec<(f64, u64)> = Vec::with_capacity(3);
+    for (c, first) in parsed.iter().zip(first_lines) {
+        for &(v, line) in &c.distinct {
+            if seen.iter().any(|s| s.0 == v) {
+                continue;
+            }
+            let line = first + line;
+            match rule {
+                LabelRule::Ignore => {}
+                LabelRule::Known(k) => {
+                    if k.encode(v).is_none() {
+                        return Err(ParseError::new(ParseErrorKind::UnknownLabel {
+                            value: v,
+                            negative: k.negative,
+                            positive: k.positive,
+                        })
+                        .at(line, 1)
+                        .into());
+                    }
+                }
+                LabelRule::Detect if seen.len() >= 2 && !standard(&seen, v) => {
+                    // The first value outside two classes (−1, 0 and +1 count as two).
+                    let (first, second) = if seen.len() == 2 {
+                        (seen[0].0, seen[1].0)
+                    } else {
+                        (-1.0, 1.0)
+                    };
+                    return Err(ParseError::new(ParseErrorKind::ThirdLabel {
+                        value: v,
+                        first,
+                        second,
+                    })
+                    .at(line, 1)
+                    .into());
+                }
+                LabelRule::Detect => {}
+            }
+            seen.push((v, line));
+        }
+    }
+    Ok(match rule {
+        LabelRule::Known(k) => k,
+        LabelRule::Ignore => Classes::PLUS_MINUS_ONE,
+        LabelRule::Detect => Classes::from_values(&seen.iter().map(|s| s.0).collect::<Vec<_>>()),
+    })
 }
 
 fn parse_chunk(chunk: &[u8], opts: &LibsvmOptions) -> Result<Chunk, ParseError> {
@@ -197,8 +393,11 @@ fn parse_chunk(chunk: &[u8], opts: &LibsvmOptions) -> Result<Chunk, ParseError> 
             |kind, col: usize, tok: &[u8]| ParseError::new(kind).at(line_no, col + lead).token(tok);
         let mut tokens = Tokens::new(line);
         let (col, tok) = tokens.next().expect("a non-empty trimmed line has a token");
-        out.labels
-            .push(parse_label(tok).map_err(|k| fail(k, col, tok))?);
+        let label = parse_label(tok).map_err(|k| fail(k, col, tok))?;
+        if out.distinct.len() < 4 && !out.distinct.iter().any(|d| d.0 == label) {
+            out.distinct.push((label, line_no));
+        }
+        out.labels.push(label);
         let row_start = out.indices.len();
         for (col, tok) in tokens {
             let Some(colon) = memchr::memchr(b':', tok) else {
@@ -269,28 +468,26 @@ fn parse_chunk(chunk: &[u8], opts: &LibsvmOptions) -> Result<Chunk, ParseError> 
     Ok(out)
 }
 
+/// A label as written: any finite number (`+1`, `-1`, `0`, `1` without a float parse).
 #[inline]
-fn parse_label(tok: &[u8]) -> Result<f32, ParseErrorKind> {
+fn parse_label(tok: &[u8]) -> Result<f64, ParseErrorKind> {
     match tok {
         b"+1" | b"1" => return Ok(1.0),
-        b"-1" | b"0" => return Ok(-1.0),
+        b"-1" => return Ok(-1.0),
+        b"0" => return Ok(0.0),
         _ => {}
     }
     let v: f64 = std::str::from_utf8(tok)
         .ok()
         .and_then(|s| s.parse().ok())
         .ok_or(ParseErrorKind::NotANumber {
-            expected: "a label (+1, -1, 1 or 0)",
+            expected: "a label (a number, such as +1 or -1)",
         })?;
-    if !v.is_finite() {
-        return Err(ParseErrorKind::NonFinite { what: "the label" });
-    }
-    if v == 1.0 {
-        Ok(1.0)
-    } else if v == -1.0 || v == 0.0 {
-        Ok(-1.0)
+    if v.is_finite() {
+        // -0 and 0 are one class.
+        Ok(v + 0.0)
     } else {
-        Err(ParseErrorKind::UnsupportedLabel)
+        Err(ParseErrorKind::NonFinite { what: "the label" })
     }
 }
 
@@ -368,7 +565,69 @@ mod tests {
         assert_eq!(parse(b"+1 3:1\n", &opts).unwrap().cols(), 10);
         let e = parse(b"+1 3:1\n-1 11:1\n", &opts).unwrap_err().to_string();
         assert!(
-            e.contains(":2: feature index 10 is beyond the declared 10"),
+            e.contains(":2: feature index 11 is beyond the declared 10 features (indices 1..=10"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn any_two_label_values_are_classes() {
+        for (text, neg, pos, y) in [
+            ("1 1:1\n2 2:1\n", 1.0, 2.0, vec![-1.0, 1.0]),
+            ("4 1:1\n2 2:1\n4 1:1\n", 2.0, 4.0, vec![1.0, -1.0, 1.0]),
+            ("0 1:1\n1 2:1\n", 0.0, 1.0, vec![-1.0, 1.0]),
+            ("-1 1:1\n0 1:1\n+1 2:1\n", -1.0, 1.0, vec![-1.0, -1.0, 1.0]),
+            ("-3.5 1:1\n1e1 2:1\n", -3.5, 10.0, vec![-1.0, 1.0]),
+            ("7 1:1\n", -1.0, 7.0, vec![1.0]),
+        ] {
+            let d = p(text).unwrap();
+            assert_eq!(
+                d.classes(),
+                Classes {
+                    negative: neg,
+                    positive: pos
+                },
+                "{text}"
+            );
+            assert_eq!(d.y(), &y[..], "{text}");
+        }
+        let e = p("1 1:1\n2 1:1\n\n1 1:1\n3 1:1\n").unwrap_err().to_string();
+        assert!(
+            e.contains(":5:1: a third label value 3 after 1 and 2"),
+            "{e}"
+        );
+        let e = p("-1 1:1\n0 1:1\n1 1:1\n2 1:1\n").unwrap_err().to_string();
+        assert!(e.contains(":4:1: a third label value 2"), "{e}");
+        // Known classes: each label must be one of them; ignored labels need only be numbers.
+        let known = LibsvmOptions {
+            labels: LabelRule::Known(Classes {
+                negative: 2.0,
+                positive: 4.0,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(parse(b"4 1:1\n4 1:1\n", &known).unwrap().y(), &[1.0, 1.0]);
+        let e = parse(b"4 1:1\n1 1:1\n", &known).unwrap_err().to_string();
+        assert!(e.contains(":2:1: label 1 is neither"), "{e}");
+        let ignore = LibsvmOptions {
+            labels: LabelRule::Ignore,
+            ..Default::default()
+        };
+        assert_eq!(parse(b"5 1:1\n6 1:1\n7 1:1\n", &ignore).unwrap().rows(), 3);
+    }
+
+    #[test]
+    fn index_limits_depend_on_the_base() {
+        let d = p("+1 4294967295:1\n").unwrap();
+        assert_eq!(d.cols(), u32::MAX as usize);
+        let e = p("+1 0:1\n-1 4294967295:1\n").unwrap_err().to_string();
+        assert!(
+            e.contains(":2: feature index larger than 4294967294"),
+            "{e}"
+        );
+        let e = p("+1 4294967296:1\n").unwrap_err().to_string();
+        assert!(
+            e.contains(":1:4: feature index larger than 4294967295"),
             "{e}"
         );
     }

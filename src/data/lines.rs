@@ -67,6 +67,11 @@ where
 /// Removes a `#` comment and surrounding blanks. Checks the whole line is UTF-8 when it
 /// holds any non-ASCII byte (comments may be UTF-8; data tokens are ASCII).
 pub(crate) fn content(line: &[u8], line_no: u64) -> Result<&[u8], ParseError> {
+    Ok(strip_comment(line, line_no)?.trim_ascii())
+}
+
+/// Removes a `#` comment (nothing else), after the same UTF-8 check as [`content`].
+pub(crate) fn strip_comment(line: &[u8], line_no: u64) -> Result<&[u8], ParseError> {
     if !line.is_ascii()
         && let Err(e) = std::str::from_utf8(line)
     {
@@ -76,11 +81,10 @@ pub(crate) fn content(line: &[u8], line_no: u64) -> Result<&[u8], ParseError> {
         err.token = Some(bad.iter().map(|b| format!("\\x{b:02x}")).collect());
         return Err(err);
     }
-    let line = match memchr::memchr(b'#', line) {
+    Ok(match memchr::memchr(b'#', line) {
         Some(i) => &line[..i],
         None => line,
-    };
-    Ok(line.trim_ascii())
+    })
 }
 
 /// Iterator over blank-separated tokens of a line, yielding each token's 1-based column.

@@ -16,7 +16,7 @@ use std::path::Path;
 use sprs::CsMatI;
 
 use crate::error::{Error, ParseError, ParseErrorKind, Result};
-pub use libsvm::{IndexBase, LibsvmOptions};
+pub use libsvm::{Classes, IndexBase, LabelRule, LibsvmOptions};
 pub use ratings::{RatingsDataset, RatingsLayout, RatingsOptions};
 
 /// Default limit on the length of one line: 64 MiB.
@@ -45,6 +45,7 @@ pub struct SparseDataset {
     x: CsrMatrix,
     y: Vec<f32>,
     index_base: IndexBase,
+    pub(crate) classes: Classes,
 }
 
 impl SparseDataset {
@@ -72,7 +73,39 @@ impl SparseDataset {
                 format!("value {} (non-zero {i}) is not finite", x.data()[i]),
             ));
         }
-        Ok(SparseDataset { x, y, index_base })
+        Ok(SparseDataset {
+            x,
+            y,
+            index_base,
+            classes: Classes::PLUS_MINUS_ONE,
+        })
+    }
+
+    /// The same data with the label values `classes` stand for (what the source file
+    /// wrote for −1 and +1; models keep them to give predictions back in those terms).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the two values are equal or not finite.
+    pub fn with_classes(mut self, classes: Classes) -> Result<Self> {
+        if !(classes.negative.is_finite()
+            && classes.positive.is_finite()
+            && classes.negative != classes.positive)
+        {
+            return Err(Error::config(
+                "classes",
+                format!(
+                    "two distinct finite label values expected, got {} and {}",
+                    classes.negative, classes.positive
+                ),
+            ));
+        }
+        self.classes = classes;
+        Ok(self)
+    }
+
+    /// The label values of the source for −1 and +1.
+    pub fn classes(&self) -> Classes {
+        self.classes
     }
 
     /// The feature matrix.
@@ -131,7 +164,7 @@ impl Dataset {
 }
 
 /// Options for reading any data file.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct LoadOptions {
     /// The format, or `Auto` to detect it.
     pub format: Format,
@@ -141,6 +174,17 @@ pub struct LoadOptions {
     pub ratings: RatingsOptions,
     /// Use (and write) a binary cache beside the input; see [`cache`].
     pub cache: bool,
+}
+
+impl LoadOptions {
+    /// The longest line the chosen format accepts (the larger of both under `Auto`).
+    pub fn max_line(&self) -> usize {
+        match self.format {
+            Format::Libsvm => self.libsvm.max_line_bytes,
+            Format::Ratings => self.ratings.max_line_bytes,
+            Format::Auto => self.libsvm.max_line_bytes.max(self.ratings.max_line_bytes),
+        }
+    }
 }
 
 /// Tells the format from the first data line: `::` or plain numeric fields mean
@@ -189,7 +233,7 @@ pub fn parse_bytes(bytes: &[u8], opts: &LoadOptions) -> Result<Dataset> {
 /// # Errors
 /// As [`parse_bytes`].
 pub fn from_bufread<R: BufRead>(reader: R, opts: &LoadOptions) -> Result<Dataset> {
-    parse_bytes(&source::read_bufread(reader)?, opts)
+    parse_bytes(&source::read_bufread(reader, opts.max_line())?, opts)
 }
 
 /// Reads a data set from a file, through the binary cache when `opts.cache` is set.
@@ -209,7 +253,7 @@ pub fn load_with_status(path: &Path, opts: &LoadOptions) -> Result<(Dataset, cac
     if opts.cache {
         return cache::load_or_build(path, opts);
     }
-    let bytes = source::read_path(path)?;
+    let bytes = source::read_path(path, opts.max_line())?;
     let data = parse_bytes(&bytes, opts).map_err(|e| source::locate(e, path))?;
     Ok((data, cache::CacheStatus::NotUsed))
 }

@@ -2,9 +2,13 @@
 //!
 //! Accepted layouts (detected from the first data line, or forced):
 //! tab-separated (MovieLens `u.data`), `::`-separated (MovieLens `ratings.dat`), CSV
-//! with or without a header line, and blank-separated (FilmTrust). Fields after the
-//! rating (a timestamp) are ignored. A file whose first line has two fields is read as
-//! implicit feedback: every listed pair gets rating 1. User and item ids are
+//! with or without a header line, and blank-separated (FilmTrust). The first data line
+//! fixes the number of fields for the whole file: 2 (user, item: implicit feedback, every
+//! listed pair gets rating 1), 3 (user, item, rating) or 4 (and a timestamp, a
+//! non-negative integer, checked and not used). Every field of every line is checked; an
+//! empty field (two separators in a row, a leading tab) is an error, not a shift. A
+//! first line is a header when its first field is not a number at all (`userId`); a
+//! number that is not an id (`-1`, `1.0`) is an error. User and item ids are
 //! non-negative integers; they are re-indexed densely in order of first appearance and
 //! the maps back to the original ids are kept.
 
@@ -14,7 +18,7 @@ use rayon::prelude::*;
 
 use super::DEFAULT_MAX_LINE;
 use super::lines::{
-    Tokens, chunk_target, content, for_each_line, parse_f32, parse_u64, split_chunks,
+    Tokens, chunk_target, for_each_line, parse_f32, parse_u64, split_chunks, strip_comment,
 };
 use crate::error::{ParseError, ParseErrorKind, Result};
 
@@ -94,8 +98,30 @@ impl RatingsDataset {
 #[derive(Clone, Copy)]
 struct Shape {
     layout: RatingsLayout,
-    implicit: bool,
+    /// Fields on every line: 2, 3 or 4.
+    fields: usize,
 }
+
+impl Shape {
+    fn implicit(&self) -> bool {
+        self.fields == 2
+    }
+    fn expected(&self) -> &'static str {
+        match self.fields {
+            2 => "2 (user, item) as on the first line",
+            3 => "3 (user, item, rating) as on the first line",
+            _ => "4 (user, item, rating, timestamp) as on the first line",
+        }
+    }
+}
+
+/// What each field is, for messages.
+const FIELD_NAMES: [&str; 4] = [
+    "a user id (non-negative integer)",
+    "an item id (non-negative integer)",
+    "a rating (number)",
+    "a timestamp (non-negative integer)",
+];
 
 #[derive(Default)]
 struct Chunk {
@@ -117,19 +143,24 @@ fn detect_layout(line: &[u8]) -> RatingsLayout {
     }
 }
 
-/// Splits a line into (1-based column, field) pairs.
+/// Splits a line (comment removed, not trimmed) into (1-based column, field) pairs.
+/// Separated layouts keep empty fields, so a missing value is seen, never skipped; a tab
+/// layout trims only spaces around the line, as tabs separate fields.
 fn fields<'a>(line: &'a [u8], layout: RatingsLayout, out: &mut Vec<(usize, &'a [u8])>) {
     out.clear();
-    let sep: &[u8] = match layout {
+    let base = line.as_ptr() as usize;
+    let (sep, line): (&[u8], &[u8]) = match layout {
         RatingsLayout::Blank => {
             out.extend(Tokens::new(line));
             return;
         }
-        RatingsLayout::Tab => b"\t",
-        RatingsLayout::Comma => b",",
-        RatingsLayout::DoubleColon => b"::",
+        RatingsLayout::Tab => (b"\t", trim_spaces(line)),
+        RatingsLayout::Comma => (b",", line.trim_ascii()),
+        RatingsLayout::DoubleColon => (b"::", line.trim_ascii()),
     };
-    let base = line.as_ptr() as usize;
+    if line.is_empty() {
+        return;
+    }
     let mut rest = line;
     loop {
         let (field, next) = match memchr::memmem::find(rest, sep) {
@@ -137,12 +168,69 @@ fn fields<'a>(line: &'a [u8], layout: RatingsLayout, out: &mut Vec<(usize, &'a [
             None => (rest, None),
         };
         let f = field.trim_ascii();
-        out.push((f.as_ptr() as usize - base + 1, f));
+        // An empty field's column is where it would have started.
+        let col = if f.is_empty() {
+            field.as_ptr() as usize
+        } else {
+            f.as_ptr() as usize
+        };
+        out.push((col - base + 1, f));
         match next {
             Some(n) => rest = n,
             None => break,
         }
     }
+}
+
+fn trim_spaces(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\r', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\r'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// True when the first field of a first line names a column (a header) rather than
+/// holding a value: `userId` is a header; `-1`, `1.0`, `1e0` and an empty field are
+/// (bad) data, reported as such.
+fn is_header_field(f: &[u8]) -> bool {
+    f.iter().any(u8::is_ascii_alphabetic)
+        && std::str::from_utf8(f)
+            .ok()
+            .is_none_or(|s| s.parse::<f64>().is_err())
+}
+
+/// Checks the fields of one data line against the shape and parses them.
+fn parse_fields(
+    f: &[(usize, &[u8])],
+    shape: Shape,
+    line_no: u64,
+    lead: usize,
+    line: &[u8],
+) -> Result<(u64, u64, f32), ParseError> {
+    if f.len() != shape.fields {
+        return Err(ParseError::new(ParseErrorKind::FieldCount {
+            expected: shape.expected(),
+            found: f.len(),
+        })
+        .at(line_no, lead + 1)
+        .token(line));
+    }
+    let fail =
+        |kind, (col, tok): (usize, &[u8])| ParseError::new(kind).at(line_no, col + lead).token(tok);
+    let user = parse_u64(f[0].1, FIELD_NAMES[0]).map_err(|k| fail(k, f[0]))?;
+    let item = parse_u64(f[1].1, FIELD_NAMES[1]).map_err(|k| fail(k, f[1]))?;
+    let rating = if shape.implicit() {
+        1.0
+    } else {
+        parse_f32(f[2].1, FIELD_NAMES[2], "a rating").map_err(|k| fail(k, f[2]))?
+    };
+    if shape.fields == 4 {
+        parse_u64(f[3].1, FIELD_NAMES[3]).map_err(|k| fail(k, f[3]))?;
+    }
+    Ok((user, item, rating))
 }
 
 /// Parses ratings text held in memory.
@@ -168,28 +256,33 @@ pub fn parse(bytes: &[u8], opts: &RatingsOptions) -> Result<RatingsDataset> {
         }
         raw = raw.strip_suffix(b"\n").unwrap_or(raw);
         raw = raw.strip_suffix(b"\r").unwrap_or(raw);
-        let line = content(raw, line_no)?;
+        let body = strip_comment(raw, line_no)?;
+        let line = body.trim_ascii();
         if !line.is_empty() {
             let layout = opts.layout.unwrap_or_else(|| detect_layout(line));
             let mut f = Vec::new();
-            fields(line, layout, &mut f);
-            let header = parse_u64(f[0].1, "").is_err();
-            if !header && f.len() < 2 {
-                let lead = line.as_ptr() as usize - raw.as_ptr() as usize;
+            fields(body, layout, &mut f);
+            let lead = body.as_ptr() as usize - raw.as_ptr() as usize;
+            if !(2..=4).contains(&f.len()) {
+                let at = line.as_ptr() as usize - raw.as_ptr() as usize;
                 return Err(ParseError::new(ParseErrorKind::FieldCount {
                     expected: "2 to 4 (user, item[, rating[, timestamp]])",
                     found: f.len(),
                 })
-                .at(line_no, lead + 1)
+                .at(line_no, at + 1)
                 .token(line)
                 .into());
             }
             let shape = Shape {
                 layout,
-                implicit: f.len() == 2,
+                fields: f.len(),
             };
+            let header = is_header_field(f[0].1);
             if header {
                 offset = end;
+            } else {
+                // The first line is data: check it now, for a message on its own line.
+                parse_fields(&f, shape, line_no, lead, line)?;
             }
             first = Some((shape, header));
             break;
@@ -241,7 +334,7 @@ pub fn parse(bytes: &[u8], opts: &RatingsOptions) -> Result<RatingsDataset> {
         user_ids,
         item_ids,
         layout: shape.layout,
-        implicit: shape.implicit,
+        implicit: shape.implicit(),
         header,
     })
 }
@@ -250,44 +343,16 @@ fn parse_chunk(chunk: &[u8], shape: Shape, max_line: usize) -> Result<Chunk, Par
     let mut out = Chunk::default();
     let mut f = Vec::with_capacity(8);
     out.lines = for_each_line(chunk, max_line, |line_no, raw| {
-        let line = content(raw, line_no)?;
+        let body = strip_comment(raw, line_no)?;
+        let line = body.trim_ascii();
         if line.is_empty() {
             return Ok(());
         }
-        let lead = line.as_ptr() as usize - raw.as_ptr() as usize;
-        fields(line, shape.layout, &mut f);
-        let bad_count = if shape.implicit {
-            f.len() != 2
-        } else {
-            f.len() < 3
-        };
-        if bad_count {
-            let expected = if shape.implicit {
-                "2 (user, item) as on the first line"
-            } else {
-                "3 or 4 (user, item, rating[, timestamp]) as on the first line"
-            };
-            return Err(ParseError::new(ParseErrorKind::FieldCount {
-                expected,
-                found: f.len(),
-            })
-            .at(line_no, lead + 1)
-            .token(line));
-        }
-        let fail = |kind, (col, tok): (usize, &[u8])| {
-            ParseError::new(kind).at(line_no, col + lead).token(tok)
-        };
-        out.users.push(
-            parse_u64(f[0].1, "a user id (non-negative integer)").map_err(|k| fail(k, f[0]))?,
-        );
-        out.items.push(
-            parse_u64(f[1].1, "an item id (non-negative integer)").map_err(|k| fail(k, f[1]))?,
-        );
-        let r = if shape.implicit {
-            1.0
-        } else {
-            parse_f32(f[2].1, "a rating (number)", "a rating").map_err(|k| fail(k, f[2]))?
-        };
+        let lead = body.as_ptr() as usize - raw.as_ptr() as usize;
+        fields(body, shape.layout, &mut f);
+        let (u, i, r) = parse_fields(&f, shape, line_no, lead, line)?;
+        out.users.push(u);
+        out.items.push(i);
         out.ratings.push(r);
         Ok(())
     })?;

@@ -13,50 +13,154 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Reads a whole file into memory, decompressing it when it is gzip (detected by its
 /// magic bytes, so a `.gz` name is not required and a misnamed file still works).
 ///
+/// Memory is checked against the budget ([`crate::memory`]) before it is taken. A gzip
+/// stream is decompressed piece by piece and its lines measured as they come, so a
+/// line over `max_line` bytes (a "gzip bomb" without newlines) stops the read at once.
+///
 /// # Errors
 /// [`Error::Read`] when the file cannot be opened or read; a [`ParseError`] naming the
-/// file for a truncated or corrupt gzip stream.
-pub fn read_path(path: &Path) -> Result<Vec<u8>> {
-    let file = File::open(path).map_err(|source| Error::Read {
+/// file for a truncated or corrupt gzip stream or an over-long line; [`Error::Memory`]
+/// when the data does not fit.
+pub fn read_path(path: &Path, max_line: usize) -> Result<Vec<u8>> {
+    let read_err = |source| Error::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    let len = file.metadata().map(|m| m.len() as usize).unwrap_or(0);
-    let mut raw = Vec::with_capacity(len);
-    io::BufReader::with_capacity(1 << 20, file)
-        .read_to_end(&mut raw)
-        .map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    decompress_if_gzip(raw).map_err(|e| locate(e, path))
+    };
+    let file = File::open(path).map_err(read_err)?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut raw = io::BufReader::with_capacity(1 << 20, file);
+    let gzip = raw.fill_buf().map_err(read_err)?.starts_with(&GZIP_MAGIC);
+    if gzip {
+        return decompress(raw, max_line).map_err(|e| locate(read_error_path(e, path), path));
+    }
+    let mut out = reserve(Vec::new(), len, &format!("reading {}", path.display()))?;
+    raw.read_to_end(&mut out).map_err(read_err)?;
+    Ok(out)
 }
 
 /// Reads everything from `reader`, decompressing gzip as [`read_path`] does.
 ///
 /// # Errors
-/// A [`ParseError`] without a path for a bad gzip stream, [`Error::Read`] (path `-`) for
-/// an I/O failure.
-pub fn read_bufread<R: BufRead>(mut reader: R) -> Result<Vec<u8>> {
-    let mut raw = Vec::new();
-    reader.read_to_end(&mut raw).map_err(|source| Error::Read {
+/// A [`ParseError`] without a path for a bad gzip stream or an over-long line,
+/// [`Error::Read`] (path `-`) for an I/O failure, [`Error::Memory`] when it does not fit.
+pub fn read_bufread<R: BufRead>(mut reader: R, max_line: usize) -> Result<Vec<u8>> {
+    let read_err = |source| Error::Read {
         path: "-".into(),
         source,
-    })?;
-    decompress_if_gzip(raw)
+    };
+    if reader
+        .fill_buf()
+        .map_err(read_err)?
+        .starts_with(&GZIP_MAGIC)
+    {
+        return decompress(reader, max_line);
+    }
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let k = match reader.read(&mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_err(e)),
+        };
+        out = reserve(out, k as u64, "reading the input")?;
+        out.extend_from_slice(&buf[..k]);
+    }
 }
 
-fn decompress_if_gzip(raw: Vec<u8>) -> Result<Vec<u8>> {
-    if !raw.starts_with(&GZIP_MAGIC) {
-        return Ok(raw);
-    }
-    let mut out = Vec::with_capacity(raw.len() * 4);
-    match MultiGzDecoder::new(&raw[..]).read_to_end(&mut out) {
-        Ok(_) => Ok(out),
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
-            Err(ParseError::new(ParseErrorKind::TruncatedGzip).into())
+/// Grows `v` by `more` bytes of capacity, within the memory budget.
+fn reserve(mut v: Vec<u8>, more: u64, what: &str) -> Result<Vec<u8>> {
+    let total = (v.len() as u64).saturating_add(more);
+    if total > v.capacity() as u64 {
+        // Grow geometrically so that piecewise reads stay linear in time.
+        let want = total.max(2 * v.capacity() as u64);
+        let hint = "the input is too large for this machine's memory (or for --max-memory)";
+        crate::memory::check(what, want, hint)
+            .or_else(|_| crate::memory::check(what, total, hint))?;
+        let len = v.len() as u64;
+        let grow = |n: u64| usize::try_from(n - len).ok();
+        let ok = grow(want).is_some_and(|g| v.try_reserve_exact(g).is_ok())
+            || grow(total).is_some_and(|g| v.try_reserve_exact(g).is_ok());
+        if !ok {
+            return Err(Error::Memory {
+                what: what.into(),
+                needed: total,
+                available: crate::memory::budget(),
+                hint,
+            });
         }
-        Err(e) => Err(ParseError::new(ParseErrorKind::CorruptGzip(e.to_string())).into()),
+    }
+    Ok(v)
+}
+
+/// Decompresses a gzip stream (several members are read as one), 1 MiB at a time,
+/// refusing a line longer than `max_line` as soon as it is seen.
+fn decompress<R: BufRead>(reader: R, max_line: usize) -> Result<Vec<u8>> {
+    let mut dec = MultiGzDecoder::new(reader);
+    let mut out: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut lines, mut since_newline) = (0u64, 0usize);
+    loop {
+        let k = match dec.read(&mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                return Err(ParseError::new(ParseErrorKind::TruncatedGzip).into());
+            }
+            Err(e)
+                if e.kind() == io::ErrorKind::InvalidInput
+                    || e.kind() == io::ErrorKind::InvalidData =>
+            {
+                return Err(ParseError::new(ParseErrorKind::CorruptGzip(e.to_string())).into());
+            }
+            Err(e) => {
+                return Err(Error::Read {
+                    path: "-".into(),
+                    source: e,
+                });
+            }
+        };
+        let piece = &buf[..k];
+        let mut rest = piece;
+        loop {
+            let len = match memchr::memchr(b'\n', rest) {
+                Some(i) => since_newline + i,
+                None => since_newline + rest.len(),
+            };
+            if len > max_line {
+                return Err(
+                    ParseError::new(ParseErrorKind::LineTooLong { limit: max_line })
+                        .at(lines + 1, max_line + 1)
+                        .into(),
+                );
+            }
+            match memchr::memchr(b'\n', rest) {
+                Some(i) => {
+                    lines += 1;
+                    since_newline = 0;
+                    rest = &rest[i + 1..];
+                }
+                None => {
+                    since_newline = len;
+                    break;
+                }
+            }
+        }
+        out = reserve(out, k as u64, "decompressing the gzip input")?;
+        out.extend_from_slice(piece);
+    }
+}
+
+/// Gives a read error from inside the decompressor the real file name.
+fn read_error_path(e: Error, path: &Path) -> Error {
+    match e {
+        Error::Read { source, .. } => Error::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+        other => other,
     }
 }
 
@@ -88,15 +192,34 @@ mod tests {
     #[test]
     fn plain_and_gzip_give_the_same_bytes() {
         let data = b"+1 1:0.5\n-1 2:1\n".repeat(100);
-        assert_eq!(read_bufread(&data[..]).unwrap(), data);
-        assert_eq!(read_bufread(&gz(&data)[..]).unwrap(), data);
+        assert_eq!(read_bufread(&data[..], 100).unwrap(), data);
+        assert_eq!(read_bufread(&gz(&data)[..], 100).unwrap(), data);
     }
 
     #[test]
     fn truncated_gzip_is_an_error() {
         let data = b"+1 1:0.5\n-1 2:1\n".repeat(1000);
         let z = gz(&data);
-        let err = read_bufread(&z[..z.len() / 2]).unwrap_err();
+        let err = read_bufread(&z[..z.len() / 2], 100).unwrap_err();
         assert!(err.to_string().contains("truncated gzip"), "{err}");
+    }
+
+    #[test]
+    fn a_gzip_bomb_stops_at_the_line_limit() {
+        // 64 MiB of zeros compress to ~64 kB; with a 1 MiB line limit the read stops
+        // after the first piece, located on line 3.
+        let mut data = b"+1 1:1\n-1 2:1\n".to_vec();
+        data.resize(64 << 20, b'0');
+        let z = gz(&data);
+        assert!(z.len() < 1 << 20);
+        let err = read_bufread(&z[..], 1 << 20).unwrap_err().to_string();
+        assert!(
+            err.contains(":3:") && err.contains("line longer than 1048576"),
+            "{err}"
+        );
+        // Lines exactly at the limit pass.
+        let ok = b"abcd\nefgh\n".repeat(3);
+        assert_eq!(read_bufread(&gz(&ok)[..], 4).unwrap(), ok);
+        assert!(read_bufread(&gz(b"abcde\n")[..], 4).is_err());
     }
 }

@@ -60,7 +60,25 @@ pub fn sparse_stats(d: &SparseDataset, rho_budget: u64) -> SparseStats {
     let x = d.x();
     let indptr = x.indptr();
     let indptr = indptr.raw_storage();
-    let indices = x.indices();
+    // The statistics depend only on the features in use: when the index range is far
+    // larger than the data (one index 4294967294 in a tiny file), work on the used
+    // features renumbered densely, so memory follows the data, not the largest index.
+    let compact: Vec<u32>;
+    let (indices, m_used) = if m > 2 * x.nnz() + 1024 {
+        let mut used = x.indices().to_vec();
+        used.par_sort_unstable();
+        used.dedup();
+        compact = x
+            .indices()
+            .par_iter()
+            .map(|j| used.binary_search(j).unwrap_or(0) as u32)
+            .collect();
+        (&compact[..], used.len())
+    } else {
+        (x.indices(), m)
+    };
+    let m_cols = m;
+    let m = m_used;
 
     let mut deg = vec![0u32; m];
     for &j in indices {
@@ -165,9 +183,9 @@ pub fn sparse_stats(d: &SparseDataset, rho_budget: u64) -> SparseStats {
     let rows_positive = d.y().iter().filter(|&&y| y > 0.0).count();
     SparseStats {
         rows: n,
-        columns: m,
+        columns: m_cols,
         nnz: d.nnz(),
-        density: d.nnz() as f64 / (n as f64 * m.max(1) as f64),
+        density: d.nnz() as f64 / (n as f64 * m_cols.max(1) as f64),
         positive_fraction: rows_positive as f64 / nf,
         mean_nnz_per_row: d.nnz() as f64 / nf,
         omega,

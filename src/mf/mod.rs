@@ -125,6 +125,10 @@ pub const DEFAULT_L2: f32 = 0.07;
 /// Largest magnitude of a trained parameter (standardized units, where trained values
 /// are of order 1): a model beyond it has diverged, and a model file beyond it is refused.
 pub const MAX_PARAM: f32 = 1e6;
+
+/// Most optimizer-state tables any optimizer keeps beside the factors (for the memory
+/// estimate).
+const STATE_SLOTS_MAX: u64 = 3;
 /// Most blocks per side of the FPSG grid (the scheduler scans the blocks left under
 /// its lock, so the grid is kept small).
 pub const MAX_BLOCKS: usize = 256;
@@ -586,6 +590,23 @@ pub fn fit(
     }
     let (n, k) = (train.len(), cfg.rank);
     let (nu, ni) = (train.n_users(), train.n_items());
+    if train.users.len() != n
+        || train.items.len() != n
+        || train.users.iter().any(|&u| u as usize >= nu)
+        || train.items.iter().any(|&i| i as usize >= ni)
+    {
+        return Err(Error::config(
+            "data",
+            "users, items and ratings must have one entry per rating, each id below the number of user (item) ids",
+        ));
+    }
+    // Factors and their optimizer state, for users and items, with padding.
+    let per_row = 4 * (k as u64 + 16) * (2 + STATE_SLOTS_MAX);
+    crate::memory::check(
+        format!("factors of rank {k} for {nu} users and {ni} items"),
+        crate::memory::bytes_of(&[(nu + ni) as u64, per_row]),
+        "lower --rank (or raise --max-memory)",
+    )?;
     let mean = train.ratings.iter().map(|&r| f64::from(r)).sum::<f64>() / n as f64;
     let var = train
         .ratings
@@ -719,7 +740,7 @@ pub fn fit(
     };
     let base_lr = cfg.effective_lr();
     let mut sched = Scheduler::new(cfg.schedule.unwrap_or(Schedule::Constant), base_lr);
-    let mut reports = Vec::with_capacity(cfg.epochs);
+    let mut reports = Vec::with_capacity(cfg.epochs.min(1024));
     let mut best: Option<(f64, usize, MfModel)> = None;
     let mut since_best = 0;
     let mut total = 0.0;
@@ -750,6 +771,8 @@ pub fn fit(
             return Err(Error::Diverged {
                 epoch: epoch + 1,
                 lr,
+                l2: f64::from(cfg.effective_l2()),
+                what: "the training error is",
             });
         }
         let train_rmse = (se / n as f64).sqrt() * f64::from(scale);
@@ -805,6 +828,8 @@ pub fn fit(
         return Err(Error::Diverged {
             epoch: best_epoch,
             lr: sched.rate(best_epoch.saturating_sub(1)),
+            l2: f64::from(cfg.effective_l2()),
+            what: "the factors are",
         });
     }
     model.user_ids = train.user_ids.clone();

@@ -14,6 +14,7 @@
 use std::path::Path;
 
 use super::{LinearModel, LossKind};
+use crate::data::{Classes, IndexBase};
 use crate::error::{Error, ParseError, ParseErrorKind, Result};
 use crate::mf::MfModel;
 
@@ -27,6 +28,16 @@ struct Header {
     loss: LossKind,
     n_features: u64,
     meta: serde_json::Value,
+    /// Absent in files from before it was recorded: 1-based (LIBSVM's convention).
+    #[serde(default = "one_based")]
+    index_base: IndexBase,
+    /// Absent in files from before it was recorded: −1 and +1.
+    #[serde(default)]
+    classes: Classes,
+}
+
+fn one_based() -> IndexBase {
+    IndexBase::One
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -72,11 +83,19 @@ fn write_framed(path: &Path, header: &[u8], payload: &[u8]) -> Result<()> {
 /// # Errors
 /// [`Error::Write`] when the file cannot be written; an existing file is then untouched.
 pub fn save_model(model: &LinearModel, path: &Path) -> Result<()> {
+    if !model.is_finite() {
+        return Err(Error::config(
+            "weights",
+            "the model has non-finite weights (it diverged); it is not saved, as it could not be loaded",
+        ));
+    }
     let header = serde_json::to_vec(&Header {
         kind: "linear".into(),
         loss: model.loss,
         n_features: model.weights.len() as u64,
         meta: model.meta.clone(),
+        index_base: model.index_base,
+        classes: model.classes,
     })
     .expect("header serializes");
     let mut payload = Vec::with_capacity(4 * (model.weights.len() + 1));
@@ -132,6 +151,14 @@ pub fn load_any_model(path: &Path) -> Result<AnyModel> {
             .in_file(path)
             .into()
     })
+}
+
+/// Decodes model-file bytes already in memory (for fuzzing and tools).
+///
+/// # Errors
+/// A [`ParseError`] without a path, as [`load_any_model`] gives with one.
+pub fn decode_model(bytes: &[u8]) -> Result<AnyModel> {
+    decode(bytes).map_err(|msg| ParseError::new(ParseErrorKind::BadBinary(msg)).into())
 }
 
 fn wrong_kind(path: &Path, msg: &str) -> Error {
@@ -227,11 +254,21 @@ fn decode(b: &[u8]) -> Decoded<AnyModel> {
                 return Err("damaged model file (non-finite weight)".into());
             }
             let bias = w.pop().expect("bias present");
+            let classes = h.classes;
+            if !(classes.negative.is_finite()
+                && classes.positive.is_finite()
+                && classes.negative != classes.positive)
+                || h.index_base == IndexBase::Auto
+            {
+                return Err("bad model header: classes or index base".into());
+            }
             Ok(AnyModel::Linear(LinearModel {
                 loss: h.loss,
                 weights: w,
                 bias,
                 meta: h.meta,
+                index_base: h.index_base,
+                classes,
             }))
         }
         Some("mf") => decode_mf(
@@ -354,6 +391,11 @@ mod tests {
             weights: vec![0.5, -1.25, 3.0],
             bias: 0.125,
             meta: serde_json::json!({"optimizer": "sgd"}),
+            index_base: IndexBase::Zero,
+            classes: Classes {
+                negative: 2.0,
+                positive: 4.0,
+            },
         }
     }
 

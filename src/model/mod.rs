@@ -4,10 +4,11 @@
 mod file;
 
 pub use file::{
-    AnyModel, MODEL_VERSION, load_any_model, load_mf_model, load_model, save_mf_model, save_model,
+    AnyModel, MODEL_VERSION, decode_model, load_any_model, load_mf_model, load_model,
+    save_mf_model, save_model,
 };
 
-use crate::data::SparseDataset;
+use crate::data::{Classes, IndexBase, SparseDataset};
 
 /// The loss of a linear model, as a function of the score z = w·x + b and the label
 /// y ∈ {−1, +1} (VW's `loss_functions.h` shape: value and first derivative in z).
@@ -106,9 +107,19 @@ pub struct LinearModel {
     pub bias: f32,
     /// Free-form training description kept in the model file (JSON).
     pub meta: serde_json::Value,
+    /// How the training file numbered its features: test and predict files read with
+    /// `--index-base auto` are read the same way.
+    pub index_base: IndexBase,
+    /// The training file's two label values (for −1 and +1).
+    pub classes: Classes,
 }
 
 impl LinearModel {
+    /// True when every weight and the bias are finite numbers.
+    pub fn is_finite(&self) -> bool {
+        self.bias.is_finite() && self.weights.iter().all(|w| w.is_finite())
+    }
+
     /// The score w·x + b of one sparse row. Features beyond the model's are ignored
     /// (they had no training data, so their weight is 0).
     #[inline]
@@ -144,6 +155,11 @@ impl LinearModel {
             }
         });
         out
+    }
+
+    /// The predicted class of one row, as the training file wrote its label.
+    pub fn predict_label(&self, idx: &[u32], val: &[f32]) -> f64 {
+        self.classes.decode(self.score(idx, val))
     }
 
     /// Predictions (probabilities for logistic, scores otherwise), in parallel.

@@ -402,6 +402,7 @@ fn run<O: Optimizer>(
     let threads = cfg.engine.effective_threads().min(n.max(1));
     let ar = cfg.engine.scheme == Scheme::DelayTolerant;
     let stride = if ar { 4 } else { 1 + O::STATE };
+    check_memory(cfg, coords, stride, threads)?;
     let params = SharedParams::new(coords, stride);
     let lambda = cfg.effective_l2(n);
     let x = train.x();
@@ -501,7 +502,7 @@ fn run<O: Optimizer>(
         .collect();
     let base_lr = cfg.effective_lr(train);
     let mut sched = Scheduler::new(cfg.effective_schedule(), base_lr);
-    let mut history = Vec::with_capacity(cfg.epochs);
+    let mut history = Vec::with_capacity(cfg.epochs.min(1024));
     let mut best: Option<(f64, usize, Vec<f32>, Option<Metrics>)> = None;
     let mut stopped_early = false;
     let mut train_seconds = 0.0;
@@ -514,7 +515,7 @@ fn run<O: Optimizer>(
         for epoch in 0..cfg.epochs {
             let lr = sched.rate(epoch);
             let losses = cfg.order.needs_losses().then(|| {
-                let m = snapshot(&params, cfg, d);
+                let m = snapshot(&params, cfg, train);
                 let s = m.scores(train);
                 Arc::new(
                     s.iter()
@@ -533,14 +534,27 @@ fn run<O: Optimizer>(
             let total_loss: f64 = parts.iter().map(|p| p.loss.total()).sum();
             let updates: u64 = parts.iter().map(|p| p.updates).sum();
             let train_loss = total_loss / n as f64;
+            let diverged = |what| Error::Diverged {
+                epoch: epoch + 1,
+                lr,
+                l2: lambda,
+                what,
+            };
             if !train_loss.is_finite() {
-                return Err(Error::Diverged {
-                    epoch: epoch + 1,
-                    lr,
-                });
+                return Err(diverged("the training loss is"));
             }
-            let model = snapshot(&params, cfg, d);
-            let m = valid.map(|v| metrics::evaluate(&model, v));
+            let model = snapshot(&params, cfg, train);
+            // A loss can stay finite while weights overflow (the hinge's is 0 once every
+            // margin is huge): check the parameters themselves too.
+            if !model.is_finite() {
+                return Err(diverged("the weights are"));
+            }
+            let m = match valid.map(|v| metrics::evaluate(&model, v)).transpose() {
+                Err(Error::NonFiniteScore { .. }) => {
+                    return Err(diverged("the scores on the test data are"));
+                }
+                other => other?,
+            };
             sched.observe(m.map_or(train_loss, |m| m.loss));
             let rep = EpochReport {
                 epoch: epoch + 1,
@@ -660,14 +674,14 @@ fn run<O: Optimizer>(
     let last = history.last().expect("at least one epoch").epoch;
     let (mut model, best_epoch, final_metrics) = match best {
         Some((_, e, w, m)) => {
-            let mut model = snapshot(&params, cfg, d);
+            let mut model = snapshot(&params, cfg, train);
             model.bias = if cfg.bias { w[d] } else { 0.0 };
             model.weights = w[..d].to_vec();
             (model, e, m)
         }
         None => {
-            let model = snapshot(&params, cfg, d);
-            let m = valid.map(|v| metrics::evaluate(&model, v));
+            let model = snapshot(&params, cfg, train);
+            let m = valid.map(|v| metrics::evaluate(&model, v)).transpose()?;
             (model, last, m)
         }
     };
@@ -710,6 +724,39 @@ fn run<O: Optimizer>(
         epochs: history,
         done,
     })
+}
+
+/// Checks the dense per-coordinate arrays of a run against the memory budget: the
+/// shared parameters, degrees and L2 factors, two weight snapshots, replicas and
+/// mini-batch gradients, per thread.
+fn check_memory(cfg: &TrainConfig, coords: usize, stride: usize, threads: usize) -> Result<()> {
+    // A thread with a replica (of the whole model or of hot coordinates) keeps two
+    // dense copies of the parameters: its own values and those of its last merge.
+    let e = &cfg.engine;
+    let replicas = if threads > 1
+        && e.scheme == Scheme::Hogwild
+        && !e.lossless
+        && e.delay == 0
+        && e.replicate != crate::engine::Replication::None
+    {
+        2 * threads as u64
+    } else {
+        0
+    };
+    let batch = if cfg.batch_size == 1 {
+        0
+    } else {
+        8 * threads as u64
+    };
+    let per_coord = 4 * stride as u64 * (1 + replicas) + 13 + 8 + batch;
+    crate::memory::check(
+        format!(
+            "a model of {coords} features × {stride} values each ({threads} thread{})",
+            if threads == 1 { "" } else { "s" }
+        ),
+        crate::memory::bytes_of(&[coords as u64, per_coord]),
+        "the largest feature index sets the model's size: renumber the features densely (or drop the rare ones), read fewer with --n-features, use fewer threads or --replicate none, or raise --max-memory",
+    )
 }
 
 /// One worker's pass over its share of the rows for one epoch.
@@ -1074,7 +1121,8 @@ fn update<O: Optimizer, S: kernel::Store>(
 }
 
 /// The current model (weights and bias as the shared parameters hold them).
-fn snapshot(p: &SharedParams, cfg: &TrainConfig, d: usize) -> LinearModel {
+fn snapshot(p: &SharedParams, cfg: &TrainConfig, train: &SparseDataset) -> LinearModel {
+    let d = train.cols();
     let mut w = p.weights();
     let bias = if cfg.bias {
         w.pop().unwrap_or(0.0)
@@ -1087,5 +1135,7 @@ fn snapshot(p: &SharedParams, cfg: &TrainConfig, d: usize) -> LinearModel {
         weights: w,
         bias,
         meta: serde_json::Value::Null,
+        index_base: train.index_base(),
+        classes: train.classes(),
     }
 }

@@ -1,8 +1,10 @@
 //! Command-line flags (clap derive), converted to library options in the commands.
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Parser, Subcommand, ValueEnum};
 
 /// wildsgd: lock-free parallel SGD for sparse linear models and matrix factorization.
 #[derive(Debug, Parser)]
@@ -10,6 +12,62 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Most memory a run may take for data and models, e.g. 4G or 512M [what the system has
+    /// available: free memory, and the room under `ulimit -v`].
+    #[arg(long, global = true, value_name = "BYTES", value_parser = parse_size)]
+    pub max_memory: Option<u64>,
+}
+
+/// The flags (clap ids: field names) given on the command line, not defaulted.
+static GIVEN: OnceLock<Vec<String>> = OnceLock::new();
+
+/// Records which flags the command line gave, down the subcommands.
+pub fn record_given(m: &ArgMatches) {
+    let mut ids = Vec::new();
+    let mut cur = Some(m);
+    while let Some(mm) = cur {
+        ids.extend(
+            mm.ids()
+                .filter(|id| {
+                    mm.try_get_raw(id.as_str()).is_ok()
+                        && mm.value_source(id.as_str()) == Some(ValueSource::CommandLine)
+                })
+                .map(|id| id.to_string()),
+        );
+        cur = mm.subcommand().map(|(_, s)| s);
+    }
+    let _ = GIVEN.set(ids);
+}
+
+/// True when flag `id` (its field name) was given on the command line.
+pub fn given(id: &str) -> bool {
+    GIVEN.get().is_some_and(|g| g.iter().any(|x| x == id))
+}
+
+/// `4G`, `512M`, `100k` or plain bytes.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let m: u64 = match c.to_ascii_uppercase() {
+                'K' => 1 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("expected a size such as 4G or 512M, got `{s}`")),
+            };
+            (&t[..i], m)
+        }
+        _ => (t, 1),
+    };
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("expected a size such as 4G or 512M, got `{s}`"))?;
+    let bytes = v * mult as f64;
+    if !(1.0..1.8e19).contains(&bytes) {
+        return Err(format!("expected a positive size, got `{s}`"));
+    }
+    Ok(bytes as u64)
 }
 
 #[derive(Debug, Subcommand)]
@@ -311,6 +369,9 @@ pub struct PredictArgs {
     /// Write predictions here (atomically) instead of stdout.
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+    /// Print the predicted class, as the training file wrote its labels (linear models).
+    #[arg(long)]
+    pub labels: bool,
     #[command(flatten)]
     pub format: DataArgs,
 }

@@ -11,18 +11,32 @@ mod progress;
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use args::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let cli = match parsed {
+        Ok((cli, m)) => {
+            args::record_given(&m);
+            cli
+        }
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    // SIGINT, SIGTERM, SIGHUP: remove the temporary files of outputs not yet committed
+    // (the outputs themselves are untouched), then exit as interrupted.
+    let _ = ctrlc::set_handler(|| {
+        wildsgd::atomic::remove_pending();
+        eprintln!("\ninterrupted: no output was written");
+        std::process::exit(130);
+    });
+    wildsgd::memory::set_budget(cli.max_memory);
     let result = match cli.command {
         Command::Info(a) => cmd::info::run(&a),
         Command::Gen(g) => cmd::generate::run(g),

@@ -9,7 +9,7 @@ use anyhow::Result;
 use serde_json::json;
 use wildsgd::engine::{Scheme, cores};
 
-use super::train::{Loaded, ReportSink, config, load_any, mf_config, scheme};
+use super::train::{Kind, Loaded, ReportSink, check_flags, config, load_any, mf_config, scheme};
 use crate::args::BenchArgs;
 use crate::plot::{Series, line_chart};
 
@@ -44,7 +44,7 @@ fn timed<T>(
     pb: &indicatif::ProgressBar,
     mut fit: impl FnMut() -> wildsgd::Result<(f64, T)>,
 ) -> Result<(f64, T)> {
-    let mut secs = Vec::with_capacity(repeat);
+    let mut secs = Vec::with_capacity(repeat.min(1024));
     let mut last = None;
     for _ in 0..repeat {
         let (s, out) = fit()?;
@@ -65,6 +65,17 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     if let Some(p) = &a.plot {
         crate::plot::check_chart_path(p)?;
     }
+    super::check_distinct(
+        &[
+            ("--csv", a.csv.as_deref()),
+            ("--plot", a.plot.as_deref()),
+            ("--report", a.report.as_deref()),
+        ],
+        &[
+            ("--data", Some(&a.data)),
+            ("--test", a.opts.test.as_deref()),
+        ],
+    )?;
     let loaded = load_any(&a.data, &a.opts)?;
     let mut pairs: Vec<(Scheme, usize)> = vec![(Scheme::Sequential, 1)];
     for s in &a.schemes {
@@ -80,6 +91,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     // Per kind: a header, the unit of work, the metric's name, and one run per pair.
     let (header, unit, metric_name, epochs) = match &loaded {
         Loaded::Sparse(train, valid) => {
+            let opt = a.optimizer.as_deref().unwrap_or("sgd");
+            check_flags(Kind::Linear, &[opt], None, &a.opts)?;
             let base = config(
                 a.optimizer.as_deref().unwrap_or("sgd"),
                 &a.opts,
@@ -116,6 +129,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             )
         }
         Loaded::Ratings(train, valid) => {
+            let opt = a.optimizer.as_deref().unwrap_or("adagrad");
+            check_flags(Kind::Mf, &[opt], None, &a.opts)?;
             let base = mf_config(a.optimizer.as_deref(), &a.opts, None)?;
             base.check()?;
             for &(s, t) in &pairs {
@@ -285,7 +300,10 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let to_stdout = !sink.is_stdout();
     sink.commit()?;
     if to_stdout {
-        io::stdout().lock().write_all(text.as_bytes())?;
+        io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(super::stdout_error)?;
     } else {
         eprint!("{text}");
     }

@@ -6,7 +6,9 @@ use std::io::{self, Write};
 
 use anyhow::Result;
 
-use super::train::{Loaded, ReportSink, config, load_any, mf_config, run_one, run_one_mf};
+use super::train::{
+    Kind, Loaded, ReportSink, check_flags, config, load_any, mf_config, run_one, run_one_mf,
+};
 use crate::args::CompareArgs;
 use crate::plot::{Series, line_chart};
 
@@ -23,8 +25,17 @@ pub fn run(a: &CompareArgs) -> Result<()> {
             .map(String::from)
             .to_vec(),
     };
+    super::check_distinct(
+        &[("--plot", Some(&a.plot)), ("--report", a.report.as_deref())],
+        &[
+            ("--data", Some(&a.data)),
+            ("--test", a.opts.test.as_deref()),
+        ],
+    )?;
     match load_any(&a.data, &a.opts)? {
         Loaded::Sparse(train, valid) => {
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            check_flags(Kind::Linear, &refs, Some(a.engine.scheme), &a.opts)?;
             let configs = names
                 .iter()
                 .map(|name| config(name, &a.opts, Some(&a.engine), train.rows()))
@@ -71,6 +82,8 @@ pub fn run(a: &CompareArgs) -> Result<()> {
             report(a, sink, metric, &header, done)
         }
         Loaded::Ratings(train, valid) => {
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            check_flags(Kind::Mf, &refs, Some(a.engine.scheme), &a.opts)?;
             let configs = names
                 .iter()
                 .map(|name| mf_config(Some(name), &a.opts, Some(&a.engine)))
@@ -151,7 +164,10 @@ fn report(
     if report_to_stdout {
         eprint!("{text}");
     } else {
-        io::stdout().lock().write_all(text.as_bytes())?;
+        io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(super::stdout_error)?;
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use wildsgd::data::{Dataset, IndexBase};
 use crate::args::InfoArgs;
 
 pub fn run(a: &InfoArgs) -> Result<()> {
-    let (data, cache) = super::load(&a.file, &a.data, a.json)?;
+    let (data, cache) = super::load(&a.file, &a.data, a.json, super::ReadAs::default())?;
     let cache = match cache {
         CacheStatus::NotUsed => None,
         CacheStatus::Hit => Some("hit".to_string()),
@@ -41,13 +41,13 @@ pub fn run(a: &InfoArgs) -> Result<()> {
     if let Some(c) = &cache {
         obj["cache"] = json!(c);
     }
-    let mut out = io::stdout().lock();
-    if a.json {
-        writeln!(out, "{obj}")?;
-    } else {
-        print_table(&mut out, &obj)?;
-    }
-    Ok(())
+    super::to_stdout(|out| {
+        if a.json {
+            writeln!(out, "{obj}")
+        } else {
+            print_table(out, &obj)
+        }
+    })
 }
 
 fn merge(into: &mut Value, from: Value) {
@@ -56,7 +56,7 @@ fn merge(into: &mut Value, from: Value) {
     }
 }
 
-fn print_table(out: &mut impl Write, o: &Value) -> io::Result<()> {
+fn print_table(out: &mut dyn Write, o: &Value) -> io::Result<()> {
     let f = |k: &str| o[k].as_f64().unwrap_or(f64::NAN);
     let u = |k: &str| o[k].as_u64().unwrap_or(0);
     let row = |out: &mut dyn Write, k: &str, v: String| writeln!(out, "{k:<22}{v}");

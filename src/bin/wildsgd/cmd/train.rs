@@ -12,6 +12,7 @@ use wildsgd::optim::OptimizerKind;
 use wildsgd::schedule::Schedule;
 use wildsgd::train::{self, L2Form, Order, Progress, TrainConfig, TrainOutcome};
 
+use super::ReadAs;
 use crate::args::{
     EngineArgs, EngineTuning, L2FormArg, ModelArg, OrderArg, ScheduleArg, SchemeArg, TrainArgs,
     TrainOpts,
@@ -57,7 +58,14 @@ pub fn optimizer(name: &str, o: &TrainOpts) -> Result<OptimizerKind> {
 
 /// The library configuration for optimizer `name`, given `n` training rows.
 pub fn config(name: &str, o: &TrainOpts, e: Option<&EngineArgs>, n: usize) -> Result<TrainConfig> {
-    let schedule = match o.lr_schedule {
+    // Schedule flags without --lr-schedule tune the optimizer's default schedule.
+    let tuned = ["lr_decay", "lr_step", "lr_factor", "lr_patience"]
+        .iter()
+        .any(|f| crate::args::given(f));
+    let kind = o
+        .lr_schedule
+        .or_else(|| tuned.then(|| default_schedule(Kind::Linear, name)));
+    let schedule = match kind {
         None => None,
         Some(s) => {
             let mut sch = Schedule::from_name(match s {
@@ -138,6 +146,187 @@ pub fn config(name: &str, o: &TrainOpts, e: Option<&EngineArgs>, n: usize) -> Re
     })
 }
 
+/// Which model a run trains, for deciding which flags apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Linear,
+    Mf,
+}
+
+/// The schedule an optimizer runs without `--lr-schedule`.
+fn default_schedule(kind: Kind, optimizer: &str) -> ScheduleArg {
+    let adaptive = OptimizerKind::from_name(optimizer).map_or(true, |k| k.is_adaptive());
+    if kind == Kind::Linear && !adaptive {
+        ScheduleArg::InvTime
+    } else {
+        ScheduleArg::Constant
+    }
+}
+
+/// Refuses every flag given on the command line that would not change the run: one for
+/// another model, another optimizer, another schedule or another scheme. `optimizers`
+/// are the runs' optimizers (several for `compare`: a flag must apply to one of them);
+/// `scheme` is `None` when several schemes run (`bench`).
+pub fn check_flags(
+    kind: Kind,
+    optimizers: &[&str],
+    scheme: Option<SchemeArg>,
+    o: &TrainOpts,
+) -> Result<()> {
+    use crate::args::given;
+    let lin = kind == Kind::Linear;
+    // Optimizer hyper-parameters; mf's own sgd and adagrad kernels take none of them.
+    let opt = |names: &[&str]| {
+        optimizers
+            .iter()
+            .any(|n| names.contains(n) && (lin || !matches!(*n, "sgd" | "adagrad")))
+    };
+    let schedules: Vec<ScheduleArg> = optimizers
+        .iter()
+        .map(|n| o.lr_schedule.unwrap_or_else(|| default_schedule(kind, n)))
+        .collect();
+    let sched = |k: &[ScheduleArg]| schedules.iter().any(|s| k.contains(s));
+    let hogwild = lin
+        && scheme.is_none_or(|s| s == SchemeArg::Hogwild)
+        && !o.tuning.lossless
+        && o.tuning.delay == 0;
+    let model = if lin {
+        "linear models"
+    } else {
+        "matrix factorization"
+    };
+    let opts = optimizers.join(", ");
+    let rules: [(&str, &str, bool, String); 19] = [
+        (
+            "rank",
+            "--rank",
+            !lin,
+            format!("matrix factorization (--model mf), not {model}"),
+        ),
+        (
+            "init_std",
+            "--init-std",
+            !lin,
+            format!("matrix factorization, not {model}"),
+        ),
+        (
+            "blocks",
+            "--blocks",
+            !lin && scheme.is_none_or(|s| s == SchemeArg::Block),
+            "the block scheme of matrix factorization (--scheme block)".into(),
+        ),
+        (
+            "momentum",
+            "--momentum",
+            opt(&["momentum", "nag"]),
+            format!("momentum and nag, not {opts}"),
+        ),
+        (
+            "beta1",
+            "--beta1",
+            opt(&["adam", "adamax", "nadam", "adamw"]),
+            format!("adam, adamax, nadam and adamw, not {opts}"),
+        ),
+        (
+            "beta2",
+            "--beta2",
+            opt(&["adam", "adamax", "nadam", "adamw"]),
+            format!("adam, adamax, nadam and adamw, not {opts}"),
+        ),
+        (
+            "eps",
+            "--eps",
+            opt(&["adagrad", "adadelta", "rmsprop", "adam", "nadam", "adamw"]),
+            format!(
+                "adagrad (linear models), adadelta, rmsprop, adam, nadam and adamw, not {opts} ({model})"
+            ),
+        ),
+        (
+            "rho",
+            "--rho",
+            opt(&["adadelta", "rmsprop"]),
+            format!("adadelta and rmsprop, not {opts}"),
+        ),
+        (
+            "weight_decay",
+            "--weight-decay",
+            opt(&["adamw"]),
+            format!("adamw, not {opts}"),
+        ),
+        (
+            "ftrl_beta",
+            "--ftrl-beta",
+            opt(&["ftrl"]),
+            format!("ftrl, not {opts}"),
+        ),
+        (
+            "lr_decay",
+            "--lr-decay",
+            sched(&[ScheduleArg::InvTime, ScheduleArg::Exp]),
+            "the inv-time and exp schedules (this run's is another: choose one with --lr-schedule)"
+                .into(),
+        ),
+        (
+            "lr_step",
+            "--lr-step",
+            sched(&[ScheduleArg::Step]),
+            "the step schedule (--lr-schedule step)".into(),
+        ),
+        (
+            "lr_factor",
+            "--lr-factor",
+            sched(&[ScheduleArg::Step, ScheduleArg::Plateau]),
+            "the step and plateau schedules (--lr-schedule step or plateau)".into(),
+        ),
+        (
+            "lr_patience",
+            "--lr-patience",
+            sched(&[ScheduleArg::Plateau]),
+            "the plateau schedule (--lr-schedule plateau)".into(),
+        ),
+        (
+            "grad_noise_gamma",
+            "--grad-noise-gamma",
+            o.grad_noise > 0.0,
+            "gradient noise (--grad-noise ETA)".into(),
+        ),
+        (
+            "shuffle_block",
+            "--shuffle-block",
+            lin,
+            format!("linear models, not {model}"),
+        ),
+        (
+            "replicate",
+            "--replicate",
+            hogwild,
+            "the hogwild scheme of linear models without --lossless or --delay".into(),
+        ),
+        (
+            "sync_every",
+            "--sync-every",
+            hogwild,
+            "the hogwild scheme of linear models without --lossless or --delay".into(),
+        ),
+        (
+            "threads",
+            "--threads",
+            scheme != Some(SchemeArg::Sequential),
+            "parallel schemes (sequential runs one thread)".into(),
+        ),
+    ];
+    for (id, flag, applies, what) in rules {
+        if given(id) && !applies {
+            return Err(wildsgd::Error::config(
+                "flags",
+                format!("{flag} does not apply to this run: it is for {what}"),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// The matrix-factorization configuration from the flags.
 pub fn mf_config(
     optimizer: Option<&str>,
@@ -174,6 +363,7 @@ pub fn mf_config(
     lin.model = None;
     lin.l2_form = None;
     lin.l2 = None;
+    lin.lr_schedule = Some(o.lr_schedule.unwrap_or(ScheduleArg::Constant));
     let schedule = config("sgd", &lin, None, 1)?.schedule;
     let l2 = o.l2.map(|l| l as f32);
     Ok(MfConfig {
@@ -210,7 +400,7 @@ pub enum Loaded {
 
 /// Loads training and validation data, of the kind the training file holds.
 pub fn load_any(data: &Path, o: &TrainOpts) -> Result<Loaded> {
-    let (d, _) = super::load(data, &o.data, o.quiet)?;
+    let (d, _) = super::load(data, &o.data, o.quiet, ReadAs::default())?;
     match d {
         Dataset::Sparse(train) => {
             if o.model == Some(ModelArg::Mf) {
@@ -224,7 +414,10 @@ pub fn load_any(data: &Path, o: &TrainOpts) -> Result<Loaded> {
                 .into());
             }
             match (&o.test, o.holdout) {
-                (Some(t), _) => Ok(Loaded::Sparse(train, Some(load_sparse(t, o)?))),
+                (Some(t), _) => {
+                    let test = load_sparse(t, o, ReadAs::like(&train))?;
+                    Ok(Loaded::Sparse(train, Some(test)))
+                }
                 (None, Some(f)) => {
                     let (a, b) = train.split_holdout(f, o.seed)?;
                     Ok(Loaded::Sparse(a, Some(b)))
@@ -245,7 +438,7 @@ pub fn load_any(data: &Path, o: &TrainOpts) -> Result<Loaded> {
                 .into());
             }
             match (&o.test, o.holdout) {
-                (Some(t), _) => match super::load(t, &o.data, o.quiet)?.0 {
+                (Some(t), _) => match super::load(t, &o.data, o.quiet, ReadAs::default())?.0 {
                     Dataset::Ratings(v) => Ok(Loaded::Ratings(train, Some(v))),
                     Dataset::Sparse(_) => Err(wildsgd::Error::config(
                         "test",
@@ -272,7 +465,7 @@ pub fn run_one_mf(
     valid: Option<&RatingsDataset>,
     cfg: &MfConfig,
     quiet: bool,
-    events: &mut dyn FnMut(serde_json::Value) -> io::Result<()>,
+    events: &mut dyn FnMut(serde_json::Value) -> wildsgd::Result<()>,
 ) -> Result<MfOutcome> {
     let n = train_data.len() as u64;
     let total = n * cfg.epochs as u64;
@@ -302,6 +495,12 @@ fn run_mf(
     train_data: &RatingsDataset,
     valid: Option<&RatingsDataset>,
 ) -> Result<()> {
+    check_flags(
+        Kind::Mf,
+        &[a.optimizer.as_deref().unwrap_or("adagrad")],
+        Some(a.engine.scheme),
+        &a.opts,
+    )?;
     let cfg = mf_config(a.optimizer.as_deref(), &a.opts, Some(&a.engine))?;
     cfg.check()?;
     if cfg.early_stop.is_some() && valid.is_none() {
@@ -371,7 +570,7 @@ fn finish(sink: ReportSink, mut line: String, stopped_at: Option<usize>) -> Resu
     let to_stdout = !sink.is_stdout();
     sink.commit()?;
     if to_stdout {
-        writeln!(io::stdout().lock(), "{line}")?;
+        writeln!(io::stdout().lock(), "{line}").map_err(super::stdout_error)?;
     } else {
         eprintln!("{line}");
     }
@@ -425,8 +624,8 @@ pub fn engine(st: Option<&EngineArgs>, e: &EngineTuning) -> Result<EngineConfig>
 }
 
 /// Loads a LIBSVM file through the common data flags; a ratings file is refused.
-pub fn load_sparse(path: &Path, o: &TrainOpts) -> Result<SparseDataset> {
-    match super::load(path, &o.data, o.quiet)?.0 {
+pub fn load_sparse(path: &Path, o: &TrainOpts, read_as: ReadAs) -> Result<SparseDataset> {
+    match super::load(path, &o.data, o.quiet, read_as)?.0 {
         Dataset::Sparse(d) => Ok(d),
         Dataset::Ratings(_) => Err(wildsgd::Error::config(
             "data",
@@ -442,7 +641,7 @@ pub fn run_one(
     valid: Option<&SparseDataset>,
     cfg: &TrainConfig,
     quiet: bool,
-    events: &mut dyn FnMut(serde_json::Value) -> io::Result<()>,
+    events: &mut dyn FnMut(serde_json::Value) -> wildsgd::Result<()>,
 ) -> Result<TrainOutcome> {
     let n = train_data.rows() as u64;
     let total = n * cfg.epochs as u64;
@@ -475,14 +674,14 @@ fn reported<T>(
     total: u64,
     label: &str,
     quiet: bool,
-    events: &mut dyn FnMut(serde_json::Value) -> io::Result<()>,
+    events: &mut dyn FnMut(serde_json::Value) -> wildsgd::Result<()>,
     train: impl FnOnce(
         &indicatif::ProgressBar,
         &mut dyn FnMut(serde_json::Value),
     ) -> wildsgd::Result<(T, serde_json::Value)>,
 ) -> Result<T> {
     let pb = progress::bar(total, label, quiet);
-    let mut io_err: Option<io::Error> = None;
+    let mut io_err: Option<wildsgd::Error> = None;
     let outcome = train(&pb, &mut |v| {
         if io_err.is_none()
             && let Err(e) = events(v)
@@ -551,13 +750,17 @@ impl ReportSink {
         self.stdout
     }
 
-    pub fn write(&mut self, v: serde_json::Value) -> io::Result<()> {
+    pub fn write(&mut self, v: serde_json::Value) -> wildsgd::Result<()> {
         if self.stdout {
             let mut out = io::stdout().lock();
-            writeln!(out, "{v}")?;
-            out.flush()
-        } else if let Some((f, _)) = &mut self.file {
-            writeln!(f, "{v}")
+            writeln!(out, "{v}")
+                .and_then(|_| out.flush())
+                .map_err(super::stdout_error)
+        } else if let Some((f, p)) = &mut self.file {
+            writeln!(f, "{v}").map_err(|source| wildsgd::Error::Write {
+                path: p.clone(),
+                source,
+            })
         } else {
             Ok(())
         }
@@ -573,10 +776,26 @@ impl ReportSink {
 }
 
 pub fn run(a: &TrainArgs) -> Result<()> {
+    super::check_distinct(
+        &[
+            ("--output", a.output.as_deref()),
+            ("--report", a.report.as_deref()),
+        ],
+        &[
+            ("--data", Some(&a.data)),
+            ("--test", a.opts.test.as_deref()),
+        ],
+    )?;
     let (train_data, valid) = match load_any(&a.data, &a.opts)? {
         Loaded::Sparse(t, v) => (t, v),
         Loaded::Ratings(t, v) => return run_mf(a, &t, v.as_ref()),
     };
+    check_flags(
+        Kind::Linear,
+        &[a.optimizer.as_deref().unwrap_or("sgd")],
+        Some(a.engine.scheme),
+        &a.opts,
+    )?;
     let cfg = config(
         a.optimizer.as_deref().unwrap_or("sgd"),
         &a.opts,
