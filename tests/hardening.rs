@@ -123,6 +123,23 @@ fn diverged_hinge_models_are_never_saved() {
     ]);
     refused(&out, "lower the L2 strength");
     assert_eq!(fs::read(&m).unwrap(), b"old");
+    // A huge L2 alone: the message points at L2, not at the learning rate.
+    let out = wildsgd([
+        "train",
+        "--data",
+        &d,
+        "--l2",
+        "1e30",
+        "--quiet",
+        "--output",
+        &arg(&m),
+    ]);
+    let err = assert_bad_input(&out);
+    assert!(
+        err.contains("L2 1e30") && err.contains("lower the L2 strength"),
+        "{err}"
+    );
+    assert_eq!(fs::read(&m).unwrap(), b"old");
     // The library refuses to save non-finite weights for any loss.
     let bad = LinearModel {
         loss: LossKind::Logistic,
@@ -472,7 +489,12 @@ fn any_two_labels_are_classes_and_come_back_in_predictions() {
 
 #[test]
 fn libsvm_panel_sets_with_other_labels_train() {
-    for name in ["mushrooms", "breast-cancer_scale"] {
+    let dir = tempfile::tempdir().unwrap();
+    let m = dir.path().join("m.wsgd");
+    for (name, classes) in [
+        ("mushrooms", (1.0, 2.0)),
+        ("breast-cancer_scale", (2.0, 4.0)),
+    ] {
         let Some(p) = shared(&format!("libsvm-panel/{name}/{name}")) else {
             continue;
         };
@@ -485,7 +507,11 @@ fn libsvm_panel_sets_with_other_labels_train() {
             "--epochs",
             "3",
             "--quiet",
+            "--output",
+            &arg(&m),
         ]);
+        let c = load_model(&m).unwrap().classes;
+        assert_eq!((c.negative, c.positive), classes, "{name}");
         assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
         let acc: f64 = stdout(&out)
             .split("accuracy ")
@@ -665,7 +691,7 @@ fn sigkill_at_any_moment_leaves_the_old_or_the_new_model() {
     let mut known = vec![fs::read(&m).unwrap()];
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let mut completed = 0;
-    for round in 0..12 {
+    for round in 0..30 {
         let seed = (round + 1).to_string();
         let mut child = Command::new(BIN)
             .args([
@@ -685,7 +711,7 @@ fn sigkill_at_any_moment_leaves_the_old_or_the_new_model() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(rng.random_range(0..400)));
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..300)));
         let _ = child.kill();
         let status = child.wait().unwrap();
         completed += usize::from(status.success());
@@ -698,7 +724,7 @@ fn sigkill_at_any_moment_leaves_the_old_or_the_new_model() {
         }
     }
     eprintln!(
-        "{completed} of 12 runs completed before the kill; {} models seen",
+        "{completed} of 30 runs completed before the kill; {} models seen",
         known.len()
     );
 }

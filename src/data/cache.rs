@@ -273,6 +273,9 @@ fn decode(bytes: &[u8], (len, mtime): (u64, u128), fp: u64) -> Result<Dataset, S
             let indices = d.u32s()?;
             let values = d.f32s()?;
             let labels = d.f32s()?;
+            if rows.checked_add(1) != Some(indptr.len()) {
+                return Err("its row pointers do not match its row count".into());
+            }
             let classes = Classes {
                 negative: f64::from_bits(d.u64()?),
                 positive: f64::from_bits(d.u64()?),
@@ -332,6 +335,19 @@ fn decode(bytes: &[u8], (len, mtime): (u64, u128), fp: u64) -> Result<Dataset, S
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `cache` fuzz target: a checksummed cache claiming u64::MAX rows made
+    /// sprs overflow computing rows + 1.
+    #[test]
+    fn a_cache_with_an_impossible_row_count_is_refused() {
+        let hex = "57534744434143480200000000b8462a3ef44f3f4a00000000000000668cdb6c95bdec1800000000000000000101ffffffffffffffff000000000000000001000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000f0bf000000000000f03fc77cafa2";
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let e = decode_bytes(&bytes).unwrap_err();
+        assert!(e.contains("row"), "{e}");
+    }
 
     fn setup(text: &str) -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();

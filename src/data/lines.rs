@@ -67,7 +67,23 @@ where
 /// Removes a `#` comment and surrounding blanks. Checks the whole line is UTF-8 when it
 /// holds any non-ASCII byte (comments may be UTF-8; data tokens are ASCII).
 pub(crate) fn content(line: &[u8], line_no: u64) -> Result<&[u8], ParseError> {
-    Ok(strip_comment(line, line_no)?.trim_ascii())
+    Ok(trim_blank(strip_comment(line, line_no)?))
+}
+
+/// Removes the bytes [`Tokens`] treats as blank (and `\n`) from both ends, so a line
+/// that is not empty after trimming always has a token (`trim_ascii` keeps `\x0b`).
+pub(crate) fn trim_blank(mut s: &[u8]) -> &[u8] {
+    while let [b, rest @ ..] = s
+        && (is_blank(*b) || *b == b'\n')
+    {
+        s = rest;
+    }
+    while let [rest @ .., b] = s
+        && (is_blank(*b) || *b == b'\n')
+    {
+        s = rest;
+    }
+    s
 }
 
 /// Removes a `#` comment (nothing else), after the same UTF-8 check as [`content`].
@@ -178,6 +194,14 @@ mod tests {
             for c in &chunks[..chunks.len() - 1] {
                 assert_eq!(c.last(), Some(&b'\n'));
             }
+        }
+    }
+
+    #[test]
+    fn a_trimmed_line_that_is_not_empty_has_a_token() {
+        for line in [&b"\x0b"[..], b" \x0b\x0c\t", b"\x0b1\x0b", b"\r\n"] {
+            let t = trim_blank(line);
+            assert_eq!(t.is_empty(), Tokens::new(line).next().is_none(), "{line:?}");
         }
     }
 

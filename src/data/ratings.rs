@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use super::DEFAULT_MAX_LINE;
 use super::lines::{
     Tokens, chunk_target, for_each_line, parse_f32, parse_u64, split_chunks, strip_comment,
+    trim_blank,
 };
 use crate::error::{ParseError, ParseErrorKind, Result};
 
@@ -257,7 +258,7 @@ pub fn parse(bytes: &[u8], opts: &RatingsOptions) -> Result<RatingsDataset> {
         raw = raw.strip_suffix(b"\n").unwrap_or(raw);
         raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let body = strip_comment(raw, line_no)?;
-        let line = body.trim_ascii();
+        let line = trim_blank(body);
         if !line.is_empty() {
             let layout = opts.layout.unwrap_or_else(|| detect_layout(line));
             let mut f = Vec::new();
@@ -344,7 +345,7 @@ fn parse_chunk(chunk: &[u8], shape: Shape, max_line: usize) -> Result<Chunk, Par
     let mut f = Vec::with_capacity(8);
     out.lines = for_each_line(chunk, max_line, |line_no, raw| {
         let body = strip_comment(raw, line_no)?;
-        let line = body.trim_ascii();
+        let line = trim_blank(body);
         if line.is_empty() {
             return Ok(());
         }

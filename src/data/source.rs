@@ -99,7 +99,7 @@ fn reserve(mut v: Vec<u8>, more: u64, what: &str) -> Result<Vec<u8>> {
 fn decompress<R: BufRead>(reader: R, max_line: usize) -> Result<Vec<u8>> {
     let mut dec = MultiGzDecoder::new(reader);
     let mut out: Vec<u8> = Vec::new();
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; 256 << 10];
     let (mut lines, mut since_newline) = (0u64, 0usize);
     loop {
         let k = match dec.read(&mut buf) {

@@ -28,7 +28,10 @@ impl SparseDataset {
         }
         let x = CsMatI::try_new((rows.len(), self.cols()), indptr, idx, val)
             .expect("rows of a valid matrix stay valid");
-        SparseDataset::new(x, y, self.index_base()).expect("rows of a valid data set stay valid")
+        let mut out = SparseDataset::new(x, y, self.index_base())
+            .expect("rows of a valid data set stay valid");
+        out.classes = self.classes;
+        out
     }
 
     /// Splits off a seeded random `fraction` of the rows: returns (rest, held out).
