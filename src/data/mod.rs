@@ -2,6 +2,7 @@
 //! factorization), read from any [`BufRead`] or a path (plain or gzip), with format
 //! detection, located errors and an optional binary cache.
 
+mod build;
 pub mod cache;
 pub mod libsvm;
 mod lines;
@@ -16,6 +17,7 @@ use std::path::Path;
 use sprs::CsMatI;
 
 use crate::error::{Error, ParseError, ParseErrorKind, Result};
+pub use build::Label;
 pub use libsvm::{Classes, IndexBase, LabelRule, LibsvmOptions};
 pub use ratings::{RatingsDataset, RatingsLayout, RatingsOptions};
 

@@ -362,7 +362,7 @@ fn parse_chunk(chunk: &[u8], shape: Shape, max_line: usize) -> Result<Chunk, Par
 
 /// Re-indexes ids densely in order of first appearance; returns the dense ids and the
 /// map back. Small id ranges use a lookup table, others a hash map.
-fn dense_ids(raw: &[u64]) -> (Vec<u32>, Vec<u64>) {
+pub(crate) fn dense_ids(raw: &[u64]) -> (Vec<u32>, Vec<u64>) {
     let mut back = Vec::new();
     let max = raw.iter().copied().max().unwrap_or(0);
     let dense = if max < (1 << 26) && (max as usize) < 16 * raw.len() + 1024 {

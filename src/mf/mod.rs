@@ -180,7 +180,10 @@ impl Default for MfConfig {
             blocks: 0,
             early_stop: None,
             seed: 42,
-            engine: EngineConfig::default(),
+            engine: EngineConfig {
+                scheme: Scheme::Block,
+                ..EngineConfig::default()
+            },
         }
     }
 }
@@ -323,6 +326,9 @@ pub struct MfDoneReport {
     pub test_mae: Option<f64>,
     /// Whether early stopping ended the run.
     pub stopped_early: bool,
+    /// Whether the progress callback stopped the run (key present only when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stopped_by_caller: bool,
     /// Epoch whose model is returned.
     pub best_epoch: usize,
     /// Base learning rate.
@@ -560,11 +566,32 @@ impl<O: Optimizer> Pass for Generic<'_, O> {
 /// # Errors
 /// [`Error::Config`] for bad settings, empty data, or early stopping without validation
 /// data; [`Error::Diverged`] when the training error becomes NaN or infinite.
-pub fn fit(
+///
+/// `progress` may return `()` or a [`std::ops::ControlFlow`]: `ControlFlow::Break(())`
+/// stops the run at the end of the current epoch (`done.stopped_by_caller`).
+pub fn fit<R: crate::Flow>(
     train: &RatingsDataset,
     valid: Option<&RatingsDataset>,
     cfg: &MfConfig,
-    mut progress: impl FnMut(MfProgress<'_>),
+    mut progress: impl FnMut(MfProgress<'_>) -> R,
+) -> Result<MfOutcome> {
+    let stop = std::cell::Cell::new(false);
+    let mut report = |p: MfProgress<'_>| {
+        if progress(p).is_break() {
+            stop.set(true);
+        }
+    };
+    fit_dyn(train, valid, cfg, &mut report, &stop)
+}
+
+/// The body of [`fit`], not generic over the caller's callback.
+#[inline(never)]
+fn fit_dyn(
+    train: &RatingsDataset,
+    valid: Option<&RatingsDataset>,
+    cfg: &MfConfig,
+    progress: &mut dyn FnMut(MfProgress<'_>),
+    stop: &std::cell::Cell<bool>,
 ) -> Result<MfOutcome> {
     cfg.check()?;
     if train.is_empty() {
@@ -797,6 +824,9 @@ pub fn fit(
         };
         progress(MfProgress::Epoch(&rep));
         reports.push(rep);
+        if stop.get() {
+            break;
+        }
         if let (Some(rmse), Some(m)) = (test_rmse, snap) {
             if best.as_ref().is_none_or(|b| rmse < b.0) {
                 best = Some((rmse, epoch + 1, m));
@@ -857,6 +887,7 @@ pub fn fit(
         test_rmse,
         test_mae,
         stopped_early,
+        stopped_by_caller: stop.get(),
         best_epoch,
         lr: base_lr,
         l2,

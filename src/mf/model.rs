@@ -122,11 +122,36 @@ impl MfModel {
             .map(|p| p as u32)
     }
 
+    /// The dense index of item `id`, if it was in the training data.
+    pub fn item_index(&self, id: u64) -> Option<u32> {
+        self.item_ids
+            .iter()
+            .position(|&i| i == id)
+            .map(|p| p as u32)
+    }
+
+    /// The predicted rating of `item` by `user`, both by their original ids; a user or
+    /// item not seen in training is predicted from the biases it has (the mean, when
+    /// neither was seen).
+    pub fn predict_ids(&self, user: u64, item: u64) -> f32 {
+        self.predict_dense(self.user_index(user), self.item_index(item))
+    }
+
+    /// [`MfModel::recommend`] for a user by original id: `None` for a user not seen in
+    /// training (nothing is known of what they like).
+    pub fn recommend_for(&self, user: u64, n: usize) -> Option<Vec<Recommendation>> {
+        self.user_index(user).map(|u| self.recommend(u, n))
+    }
+
     /// The `n` items with the highest predicted rating among those user `u` (dense
     /// index) did not rate in training, ranked by the unclipped prediction; ties go to
-    /// the smaller original id. `score` is the (clipped) predicted rating.
+    /// the smaller original id. `score` is the (clipped) predicted rating. Empty for a
+    /// `u` beyond the users.
     pub fn recommend(&self, u: u32, n: usize) -> Vec<Recommendation> {
         let ur = u as usize;
+        if ur >= self.n_users() || self.rated_offsets.len() != self.n_users() + 1 {
+            return Vec::new();
+        }
         let rated =
             &self.rated_items[self.rated_offsets[ur] as usize..self.rated_offsets[ur + 1] as usize];
         let mut cands: Vec<(f32, u64, u32)> = (0..self.n_items() as u32)

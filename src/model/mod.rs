@@ -157,6 +157,18 @@ impl LinearModel {
         out
     }
 
+    /// The prediction for one row of `(feature index, value)` pairs: a probability for
+    /// logistic, the score otherwise. Features beyond the model's count as 0.
+    pub fn predict_row(&self, row: &[(u32, f32)]) -> f32 {
+        let mut z = self.bias;
+        for &(j, v) in row {
+            if let Some(w) = self.weights.get(j as usize) {
+                z += w * v;
+            }
+        }
+        self.loss.output(z)
+    }
+
     /// The predicted class of one row, as the training file wrote its label.
     pub fn predict_label(&self, idx: &[u32], val: &[f32]) -> f64 {
         self.classes.decode(self.score(idx, val))

@@ -244,6 +244,9 @@ pub struct DoneReport {
     pub test_auc: Option<f64>,
     /// Whether early stopping ended the run.
     pub stopped_early: bool,
+    /// Whether the progress callback stopped the run (key present only when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stopped_by_caller: bool,
     /// Epoch whose model is returned (the best one under early stopping).
     pub best_epoch: usize,
     /// Learning rate (base) used.
@@ -288,11 +291,34 @@ pub struct TrainOutcome {
 /// # Errors
 /// [`Error::Config`] for bad parameters (or early stopping without validation data);
 /// [`Error::Diverged`] when the loss becomes NaN or infinite (the rate is too high).
-pub fn fit(
+///
+/// `progress` may return `()` or a [`std::ops::ControlFlow`]: `ControlFlow::Break(())`
+/// stops the run at the end of the current epoch, and the model of the epochs run so far
+/// is returned (`done.stopped_by_caller`).
+pub fn fit<R: crate::Flow>(
     train: &SparseDataset,
     valid: Option<&SparseDataset>,
     cfg: &TrainConfig,
-    mut progress: impl FnMut(Progress<'_>),
+    mut progress: impl FnMut(Progress<'_>) -> R,
+) -> Result<TrainOutcome> {
+    let stop = std::cell::Cell::new(false);
+    let mut report = |p: Progress<'_>| {
+        if progress(p).is_break() {
+            stop.set(true);
+        }
+    };
+    fit_dyn(train, valid, cfg, &mut report, &stop)
+}
+
+/// The body of [`fit`], not generic, so that a caller's crate does not compile the
+/// eleven optimizers' engines again for its own callback type.
+#[inline(never)]
+fn fit_dyn(
+    train: &SparseDataset,
+    valid: Option<&SparseDataset>,
+    cfg: &TrainConfig,
+    progress: &mut dyn FnMut(Progress<'_>),
+    stop: &std::cell::Cell<bool>,
 ) -> Result<TrainOutcome> {
     cfg.check()?;
     if cfg.early_stop.is_some() && valid.is_none() {
@@ -301,7 +327,13 @@ pub fn fit(
             "needs validation data (--test or --holdout)",
         ));
     }
-    crate::with_optimizer!(cfg.optimizer, o => run(o, train, valid, cfg, &mut progress))
+    if train.rows() == 0 {
+        return Err(Error::config("train", "the training data has no rows"));
+    }
+    if valid.is_some_and(|v| v.rows() == 0) {
+        return Err(Error::config("valid", "the validation data has no rows"));
+    }
+    crate::with_optimizer!(cfg.optimizer, o => run(o, train, valid, cfg, progress, stop))
 }
 
 /// How long a thread polls a channel before blocking on it. A blocked thread's core may
@@ -395,6 +427,7 @@ fn run<O: Optimizer>(
     valid: Option<&SparseDataset>,
     cfg: &TrainConfig,
     progress: &mut dyn FnMut(Progress<'_>),
+    stop: &std::cell::Cell<bool>,
 ) -> Result<TrainOutcome> {
     let n = train.rows();
     let d = train.cols();
@@ -570,6 +603,9 @@ fn run<O: Optimizer>(
             };
             progress(Progress::Epoch(&rep));
             history.push(rep);
+            if stop.get() {
+                break;
+            }
             if let (Some(patience), Some(mm)) = (cfg.early_stop, m) {
                 let improved = best.as_ref().is_none_or(|b| mm.loss < b.0);
                 if improved {
@@ -697,6 +733,7 @@ fn run<O: Optimizer>(
         test_accuracy: final_metrics.map(|m| m.accuracy),
         test_auc: final_metrics.and_then(|m| m.auc),
         stopped_early,
+        stopped_by_caller: stop.get(),
         best_epoch,
         lr: base_lr,
         l2: lambda,

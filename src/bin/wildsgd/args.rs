@@ -242,9 +242,9 @@ pub enum SchemeArg {
 /// Scheme and thread count (`bench` takes lists instead).
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
-    /// How threads share the work.
-    #[arg(long, value_enum, default_value = "hogwild")]
-    pub scheme: SchemeArg,
+    /// How threads share the work [hogwild for linear models; block for mf].
+    #[arg(long, value_enum)]
+    pub scheme: Option<SchemeArg>,
     /// Threads [default: one per core].
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,

@@ -9,7 +9,7 @@ use anyhow::Result;
 use super::train::{
     Kind, Loaded, ReportSink, check_flags, config, load_any, mf_config, run_one, run_one_mf,
 };
-use crate::args::CompareArgs;
+use crate::args::{CompareArgs, SchemeArg};
 use crate::plot::{Series, line_chart};
 
 /// One optimizer's curve and its row of the summary table.
@@ -35,7 +35,12 @@ pub fn run(a: &CompareArgs) -> Result<()> {
     match load_any(&a.data, &a.opts)? {
         Loaded::Sparse(train, valid) => {
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            check_flags(Kind::Linear, &refs, Some(a.engine.scheme), &a.opts)?;
+            check_flags(
+                Kind::Linear,
+                &refs,
+                Some(a.engine.scheme.unwrap_or(SchemeArg::Hogwild)),
+                &a.opts,
+            )?;
             let configs = names
                 .iter()
                 .map(|name| config(name, &a.opts, Some(&a.engine), train.rows()))
@@ -83,7 +88,12 @@ pub fn run(a: &CompareArgs) -> Result<()> {
         }
         Loaded::Ratings(train, valid) => {
             let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            check_flags(Kind::Mf, &refs, Some(a.engine.scheme), &a.opts)?;
+            check_flags(
+                Kind::Mf,
+                &refs,
+                Some(a.engine.scheme.unwrap_or(SchemeArg::Block)),
+                &a.opts,
+            )?;
             let configs = names
                 .iter()
                 .map(|name| mf_config(Some(name), &a.opts, Some(&a.engine)))

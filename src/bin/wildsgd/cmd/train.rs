@@ -388,7 +388,11 @@ pub fn mf_config(
         blocks: o.blocks.unwrap_or(0),
         early_stop: o.early_stop,
         seed: o.seed,
-        engine: engine(e, &o.tuning)?,
+        engine: EngineConfig {
+            // The fastest correct scheme for any thread count: FPSG block scheduling.
+            scheme: e.and_then(|e| e.scheme).map_or(Scheme::Block, scheme),
+            ..engine(e, &o.tuning)?
+        },
     })
 }
 
@@ -498,7 +502,7 @@ fn run_mf(
     check_flags(
         Kind::Mf,
         &[a.optimizer.as_deref().unwrap_or("adagrad")],
-        Some(a.engine.scheme),
+        Some(a.engine.scheme.unwrap_or(SchemeArg::Block)),
         &a.opts,
     )?;
     let cfg = mf_config(a.optimizer.as_deref(), &a.opts, Some(&a.engine))?;
@@ -612,7 +616,7 @@ pub fn engine(st: Option<&EngineArgs>, e: &EngineTuning) -> Result<EngineConfig>
         return Err(wildsgd::Error::config("shuffle-block", "must be at least 1").into());
     }
     Ok(EngineConfig {
-        scheme: st.map_or(Scheme::Hogwild, |s| scheme(s.scheme)),
+        scheme: st.and_then(|s| s.scheme).map_or(Scheme::Hogwild, scheme),
         threads: st.and_then(|s| s.threads).unwrap_or(0),
         pin: !e.no_pin,
         replicate,
@@ -793,7 +797,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     check_flags(
         Kind::Linear,
         &[a.optimizer.as_deref().unwrap_or("sgd")],
-        Some(a.engine.scheme),
+        Some(a.engine.scheme.unwrap_or(SchemeArg::Hogwild)),
         &a.opts,
     )?;
     let cfg = config(
