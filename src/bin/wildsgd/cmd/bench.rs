@@ -11,7 +11,7 @@ use wildsgd::engine::{Scheme, cores};
 
 use super::train::{Kind, Loaded, ReportSink, check_flags, config, load_any, mf_config, scheme};
 use crate::args::BenchArgs;
-use crate::plot::{Series, line_chart};
+use crate::plot::{Scaling, scaling_chart};
 
 struct Row {
     scheme: Scheme,
@@ -270,29 +270,25 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         })?;
     }
     if let Some(p) = &a.plot {
-        let series: Vec<Series> = a
+        let series: Vec<Scaling> = a
             .schemes
             .iter()
             .map(|s| scheme(*s))
             .filter(|s| *s != Scheme::Sequential)
-            .filter_map(|s| {
-                let one = one(s)?;
-                Some(Series {
-                    name: s.name().to_string(),
-                    points: rows
-                        .iter()
-                        .filter(|r| r.scheme == s)
-                        .map(|r| (r.threads as f64, one / r.epoch_seconds))
-                        .collect(),
-                })
+            .map(|s| Scaling {
+                name: s.name().to_string(),
+                points: rows
+                    .iter()
+                    .filter(|r| r.scheme == s)
+                    .map(|r| (r.threads, seq / r.epoch_seconds, r.oversubscribed))
+                    .collect(),
             })
+            .filter(|s| !s.points.is_empty())
             .collect();
         if !series.is_empty() {
-            line_chart(
+            scaling_chart(
                 p,
-                &format!("speedup over one thread ({} cores)", cores()),
-                "threads",
-                "speedup",
+                &format!("speedup over sequential ({} cores)", cores()),
                 &series,
             )?;
         }
