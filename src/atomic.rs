@@ -83,8 +83,9 @@ impl AtomicFile {
     /// When the temporary file cannot be created (missing directory, no permission), or
     /// `dest` is a directory.
     pub fn create(dest: &Path) -> io::Result<Self> {
-        let dest = resolve_links(dest)?;
-        match fs::metadata(&dest) {
+        // Special files first, through the kernel's own link resolution: /dev/stdout
+        // links to /proc/self/fd/1, whose target (`pipe:[…]`) is no path.
+        match fs::metadata(dest) {
             Ok(m) if m.is_dir() => {
                 return Err(io::Error::new(
                     io::ErrorKind::IsADirectory,
@@ -92,7 +93,7 @@ impl AtomicFile {
                 ));
             }
             Ok(m) if !m.is_file() => {
-                let file = OpenOptions::new().write(true).truncate(true).open(&dest)?;
+                let file = OpenOptions::new().write(true).truncate(true).open(dest)?;
                 return Ok(AtomicFile {
                     target: Target::Direct,
                     file: Some(BufWriter::with_capacity(1 << 16, file)),
@@ -100,11 +101,18 @@ impl AtomicFile {
             }
             _ => {}
         }
+        let dest = resolve_links(dest)?;
         let dir = dest
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let name = dest.file_name().unwrap_or_default().to_string_lossy();
+        // Room for the prefix and suffix under the usual 255-byte name limit.
+        let full = dest.file_name().unwrap_or_default().to_string_lossy();
+        let mut cut = full.len().min(200);
+        while !full.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let name = &full[..cut];
         let file = loop {
             let n = COUNTER.fetch_add(1, Ordering::Relaxed);
             let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
@@ -274,6 +282,10 @@ mod tests {
             same_file(&dir.path().join("x/../real"), &target) || !dir.path().join("x").exists()
         );
         assert!(!same_file(&link, &dir.path().join("other")));
+        // A name near the 255-byte limit still gets a temporary file.
+        let long = dir.path().join("n".repeat(250));
+        write_atomic(&long, b"x").unwrap();
+        assert_eq!(fs::read(&long).unwrap(), b"x");
     }
 
     #[test]

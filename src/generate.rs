@@ -86,6 +86,12 @@ impl SparseGenConfig {
                 "must be between 1 and 4294967295",
             ));
         }
+        if self.nnz_per_row == 0 {
+            return Err(Error::config(
+                "nnz-per-row",
+                "must be at least 1 (a row without features has a random label)",
+            ));
+        }
         if self.nnz_per_row > self.features {
             return Err(Error::config(
                 "nnz-per-row",
@@ -280,8 +286,23 @@ impl RatingsGenConfig {
         if !(self.density > 0.0 && self.density <= 1.0) {
             return Err(Error::config("density", "must be in (0, 1]"));
         }
-        if !(self.noise.is_finite() && self.noise >= 0.0) {
-            return Err(Error::config("noise", "must be a non-negative number"));
+        if !(0.0..=1e6).contains(&self.noise) {
+            return Err(Error::config(
+                "noise",
+                format!(
+                    "must be a standard deviation between 0 and 1e6, got {}",
+                    self.noise
+                ),
+            ));
+        }
+        if (self.users as f64) * (self.items as f64) * self.density < 1.0 {
+            return Err(Error::config(
+                "density",
+                format!(
+                    "{} users x {} items x {} is less than one expected rating",
+                    self.users, self.items, self.density
+                ),
+            ));
         }
         if self.items.saturating_mul(self.rank) > 1 << 31 {
             return Err(Error::config(

@@ -3,10 +3,11 @@
 //! before it is made, so a hostile or mistaken input ends in a clear error instead of
 //! an allocation abort or the kernel's out-of-memory killer.
 //!
-//! The budget is, unless set with [`set_budget`], what the system can still give: the
-//! smaller of the available physical memory (`MemAvailable`) and the room left under the
-//! process's address-space limit (`ulimit -v`), both read from `/proc` on Linux. Where
-//! neither can be read (other systems) only fallible allocation guards the sizes.
+//! The budget is what the system can still give: the smaller of the available physical
+//! memory (`MemAvailable`) and the room left under the process's address-space limit
+//! (`ulimit -v`), both read from `/proc` on Linux. [`set_budget`] caps the process's
+//! resident memory below that: the room is then the cap less what is resident now.
+//! Where nothing can be read (other systems) only fallible allocation guards the sizes.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -22,10 +23,31 @@ pub fn set_budget(bytes: Option<u64>) {
 
 /// The bytes that may still be allocated, if known.
 pub fn budget() -> Option<u64> {
+    let system = system_room();
     match BUDGET.load(Ordering::Relaxed) {
-        0 => system_room(),
-        b => Some(b),
+        0 => system,
+        cap => {
+            let resident = proc_field("/proc/self/status", "VmRSS:").map_or(0, |kb| kb * 1024);
+            let room = cap.saturating_sub(resident);
+            Some(system.map_or(room, |s| s.min(room)))
+        }
     }
+}
+
+/// Bytes reserved (not committed) for each thread's stack and guard pages.
+pub const THREAD_BYTES: u64 = 2 << 20;
+
+/// Checks that `threads` threads can be started: their stacks count against the
+/// address-space limit.
+///
+/// # Errors
+/// [`Error::Memory`] when they would not fit.
+pub fn check_threads(threads: usize) -> Result<()> {
+    check(
+        format!("starting {threads} threads"),
+        bytes_of(&[threads as u64, THREAD_BYTES]),
+        "use fewer threads (--threads)",
+    )
 }
 
 /// The smaller of `MemAvailable` and the room under `RLIMIT_AS`.

@@ -243,7 +243,7 @@ fn huge_indices_and_counts_are_errors_within_a_memory_limit() {
     assert!(!Path::new(&out_file).exists());
     // An explicit budget is honoured and named.
     let out = wildsgd(["train", "--data", &mid, "--quiet", "--max-memory", "100M"]);
-    refused(&out, "more than the 104.9 MB available");
+    refused(&out, "needs 6.1 GB of memory, more than the");
 }
 
 #[test]
@@ -727,4 +727,389 @@ fn sigkill_at_any_moment_leaves_the_old_or_the_new_model() {
         "{completed} of 30 runs completed before the kill; {} models seen",
         known.len()
     );
+}
+
+/// The second adversarial pass (a helper tried ~1,800 cases on the fixed binary).
+#[test]
+fn second_pass_aborts_and_panics_are_clean_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let wide = arg(&write(dir.path(), "wide.svm", "+1 150000000:1\n-1 1:1\n"));
+    let big = arg(&write(dir.path(), "big.svm", "+1 4000000000:1\n-1 3:1\n"));
+    let a9a = arg(&bundled("a9a/a9a.t"));
+    let out_file = arg(&dir.path().join("g.out"));
+    let limit = Some(4_000_000);
+    for (args, fragment) in [
+        // Snapshots, early stopping and delay queues are counted in the model's memory.
+        (
+            vec![
+                "train",
+                "--data",
+                &wide,
+                "--epochs",
+                "1",
+                "--threads",
+                "2",
+                "--scheme",
+                "locked",
+                "--quiet",
+            ],
+            "memory",
+        ),
+        (
+            vec![
+                "train",
+                "--data",
+                &wide,
+                "--epochs",
+                "1",
+                "--threads",
+                "1",
+                "--early-stop",
+                "1",
+                "--test",
+                &wide,
+                "--quiet",
+            ],
+            "memory",
+        ),
+        // --max-memory cannot raise the system's limit.
+        (
+            vec![
+                "train",
+                "--data",
+                &big,
+                "--epochs",
+                "1",
+                "--threads",
+                "1",
+                "--max-memory",
+                "1T",
+                "--quiet",
+            ],
+            "memory",
+        ),
+        (
+            vec![
+                "gen",
+                "sparse",
+                "--rows",
+                "10",
+                "--features",
+                "1000000000",
+                "--nnz-per-row",
+                "2",
+                "--output",
+                &out_file,
+                "--max-memory",
+                "1T",
+                "--quiet",
+            ],
+            "memory",
+        ),
+        // Thread stacks count too; a thread that cannot start is an error, not a panic.
+        (
+            vec![
+                "train",
+                "--data",
+                &a9a,
+                "--epochs",
+                "1",
+                "--threads",
+                "4000",
+                "--quiet",
+            ],
+            "threads",
+        ),
+        (
+            vec![
+                "gen",
+                "ratings",
+                "--users",
+                "10",
+                "--items",
+                "10",
+                "--rank",
+                "2",
+                "--density",
+                "0.5",
+                "--noise",
+                "1e39",
+                "--output",
+                &out_file,
+                "--quiet",
+            ],
+            "noise",
+        ),
+        // The parsed data is budgeted, not only the file's bytes.
+        (vec!["info", &arg(&bundled("a9a/a9a")), "--max-memory", "12M"], "needs"),
+    ] {
+        let out = run_bounded(&args, limit, 60);
+        refused(&out, fragment);
+    }
+    assert!(!Path::new(&out_file).exists());
+    let leftovers = fs::read_dir(dir.path()).unwrap().filter(|e| {
+        e.as_ref()
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .ends_with(".tmp")
+    });
+    assert_eq!(leftovers.count(), 0);
+    // Endless inputs stop at the budget, with or without a limit.
+    let out = run_bounded(&["info", "/dev/zero", "--max-memory", "100M"], None, 60);
+    refused(&out, "/dev/zero: reading the input needs");
+}
+
+#[test]
+fn second_pass_silent_misreadings_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let small: String = fs::read_to_string(bundled("a9a/a9a.t"))
+        .unwrap()
+        .lines()
+        .take(200)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let s = arg(&write(dir.path(), "s.svm", &small));
+    let m = arg(&dir.path().join("m.wsgd"));
+    assert!(
+        wildsgd(["train", "--data", &s, "--quiet", "--output", &m])
+            .status
+            .success()
+    );
+    // An explicit --index-base that contradicts the model would shift every feature.
+    refused(
+        &wildsgd(["eval", "--model", &m, "--data", &s, "--index-base", "zero"]),
+        "contradicts the training data",
+    );
+    // A model that cannot score its own training data is not written.
+    let vbig = arg(&write(
+        dir.path(),
+        "vbig.svm",
+        "+1 1:1e18\n-1 1:-1e18 2:1\n+1 2:3e38\n-1 1:1\n",
+    ));
+    refused(
+        &wildsgd([
+            "train",
+            "--data",
+            &vbig,
+            "--quiet",
+            "--output",
+            &arg(&dir.path().join("v.wsgd")),
+        ]),
+        "scores on the training data",
+    );
+    assert!(!dir.path().join("v.wsgd").exists());
+    // A cache path that is a link is not written through.
+    #[cfg(unix)]
+    {
+        let keep = write(dir.path(), "keep.txt", "keep");
+        std::os::unix::fs::symlink(&keep, dir.path().join("s.svm.wsgd-cache")).unwrap();
+        let out = wildsgd(["info", &s, "--cache"]);
+        assert!(out.status.success() && stderr(&out).contains("not a regular file"));
+        assert_eq!(fs::read_to_string(&keep).unwrap(), "keep");
+    }
+    // Flags that would not change the run.
+    let r = arg(&write(
+        dir.path(),
+        "r.tsv",
+        "1\t1\t5\n1\t2\t3\n2\t1\t4\n3\t3\t3\n",
+    ));
+    for (args, fragment) in [
+        (
+            vec!["train", "--data", &r, "--threads", "2", "--blocks", "2"],
+            "too few for 2 threads",
+        ),
+        (
+            vec![
+                "train",
+                "--data",
+                &s,
+                "--threads",
+                "1",
+                "--replicate",
+                "all",
+            ],
+            "--replicate does not apply",
+        ),
+        (
+            vec![
+                "train",
+                "--data",
+                &s,
+                "--order",
+                "none",
+                "--shuffle-block",
+                "4",
+            ],
+            "--shuffle-block does not apply",
+        ),
+        (
+            vec![
+                "train",
+                "--data",
+                &s,
+                "--batch-size",
+                "full",
+                "--order",
+                "curriculum",
+            ],
+            "--order does not apply",
+        ),
+        (
+            vec![
+                "train",
+                "--data",
+                &s,
+                "--scheme",
+                "sequential",
+                "--lossless",
+            ],
+            "--lossless does not apply",
+        ),
+        (
+            vec!["bench", "--data", &s, "--schemes", "hogwild,hogwild"],
+            "listed twice",
+        ),
+        (
+            vec!["bench", "--data", &s, "--threads", "2,1,2"],
+            "listed twice",
+        ),
+        (
+            vec![
+                "compare",
+                "--data",
+                &s,
+                "--optimizers",
+                "sgd,sgd",
+                "--plot",
+                "x.svg",
+            ],
+            "listed twice",
+        ),
+        (
+            vec![
+                "gen",
+                "sparse",
+                "--rows",
+                "5",
+                "--features",
+                "5",
+                "--nnz-per-row",
+                "0",
+                "-o",
+                "z",
+            ],
+            "nnz-per-row",
+        ),
+        (
+            vec![
+                "gen",
+                "ratings",
+                "--users",
+                "5",
+                "--items",
+                "5",
+                "--density",
+                "1e-300",
+                "-o",
+                "z",
+            ],
+            "less than one expected rating",
+        ),
+        (
+            vec!["train", "--data", &s, "--lr", "3.5e38"],
+            "beyond the largest value an f32 holds",
+        ),
+        (
+            vec![
+                "train",
+                "--data",
+                &s,
+                "--optimizer",
+                "ftrl",
+                "--ftrl-beta",
+                "-1",
+            ],
+            "`ftrl-beta`",
+        ),
+    ] {
+        let mut args = args;
+        args.push("--quiet");
+        refused(&wildsgd(&args), fragment);
+    }
+    let out = wildsgd([
+        "train",
+        "--data",
+        &s,
+        "--scheme",
+        "sequential",
+        "--threads",
+        "1",
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn second_pass_usability() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = write(dir.path(), "d.svm", "\u{feff}+1 1:1\n-1 2:1\n");
+    let d = arg(&d);
+    // A byte-order mark is not data.
+    assert!(wildsgd(["info", &d]).status.success());
+    // Usage errors are one line.
+    let out = wildsgd(["train", "--data", &d, "--lr", "abc"]);
+    assert_eq!(
+        assert_bad_input(&out).trim_end().lines().count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    // Names near the 255-byte limit, a missing directory found before training, a
+    // truncated model named as such, `-` and /dev/stdout as outputs.
+    let long = dir.path().join(format!("{}.wsgd", "b".repeat(244)));
+    assert!(
+        wildsgd(["train", "--data", &d, "--quiet", "--output", &arg(&long)])
+            .status
+            .success()
+    );
+    let out = wildsgd([
+        "train",
+        "--data",
+        &d,
+        "--quiet",
+        "--output",
+        &arg(&dir.path().join("no/x")),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("the directory") && stderr(&out).contains("does not exist"));
+    let t = dir.path().join("t10");
+    fs::write(&t, &fs::read(&long).unwrap()[..10]).unwrap();
+    refused(
+        &wildsgd(["predict", "--model", &arg(&t), "--data", &d]),
+        "truncated model file",
+    );
+    let out = wildsgd([
+        "predict",
+        "--model",
+        &arg(&long),
+        "--data",
+        &d,
+        "--output",
+        "-",
+    ]);
+    assert_eq!(stdout(&out).lines().count(), 2);
+    #[cfg(unix)]
+    {
+        let out = wildsgd([
+            "predict",
+            "--model",
+            &arg(&long),
+            "--data",
+            &d,
+            "--output",
+            "/dev/stdout",
+        ]);
+        assert_eq!(stdout(&out).lines().count(), 2, "{}", stderr(&out));
+    }
 }

@@ -83,6 +83,24 @@ fn fingerprint(opts: &LoadOptions) -> u64 {
 /// As [`super::load`]; cache problems are reported in the status, not as errors.
 pub fn load_or_build(path: &Path, opts: &LoadOptions) -> Result<(Dataset, CacheStatus)> {
     let cpath = cache_path(path);
+    // A pipe or device has no stable identity to check a cache against, and a cache
+    // path that is a link or a special file is not ours to overwrite.
+    let regular = |p: &Path| fs::symlink_metadata(p).map(|m| m.is_file());
+    let refuse = if !fs::metadata(path).is_ok_and(|m| m.is_file()) {
+        Some(format!("{} is not a regular file", path.display()))
+    } else if regular(&cpath).is_ok_and(|f| !f) {
+        Some(format!(
+            "{} exists and is not a regular file (a link?)",
+            cpath.display()
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = refuse {
+        let bytes = source::read_path(path, opts.max_line())?;
+        let data = parse_bytes(&bytes, opts).map_err(|e| source::locate(e, path))?;
+        return Ok((data, CacheStatus::WriteFailed(why)));
+    }
     let identity = source_identity(path)?;
     let fp = fingerprint(opts);
     let stale = match fs::read(&cpath) {

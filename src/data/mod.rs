@@ -207,7 +207,11 @@ pub fn detect_format(bytes: &[u8]) -> Result<Format> {
         let first = toks.next().map(|t| t.1).unwrap_or_default();
         let rest: Vec<&[u8]> = toks.map(|t| t.1).collect();
         let lone_label = rest.is_empty() && memchr::memchr(b',', first).is_none();
-        if lone_label || rest.iter().any(|t| t.contains(&b':')) {
+        // User ids are never signed; LIBSVM labels often are: a blank-separated line
+        // starting `+1 3` (a typo for `+1 3:1`) is LIBSVM with a located error.
+        let signed = matches!(first.first(), Some(b'+' | b'-'))
+            && memchr::memchr2(b'\t', b',', line).is_none();
+        if lone_label || signed || rest.iter().any(|t| t.contains(&b':')) {
             return Ok(Format::Libsvm);
         }
         return Ok(Format::Ratings);
@@ -220,14 +224,43 @@ pub fn detect_format(bytes: &[u8]) -> Result<Format> {
 /// # Errors
 /// A located [`ParseError`] (without a path).
 pub fn parse_bytes(bytes: &[u8], opts: &LoadOptions) -> Result<Dataset> {
+    // A UTF-8 byte-order mark (written by some editors) is not data.
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let format = match opts.format {
         Format::Auto => detect_format(bytes)?,
         f => f,
     };
+    check_parse_memory(bytes, format)?;
     match format {
         Format::Ratings => Ok(Dataset::Ratings(ratings::parse(bytes, &opts.ratings)?)),
         _ => Ok(Dataset::Sparse(libsvm::parse(bytes, &opts.libsvm)?)),
     }
+}
+
+/// Checks what parsing `bytes` will take against the memory budget, from upper bounds
+/// read off the text: rows at most its lines, non-zeros at most its `:` characters.
+/// Per row: lengths, labels, line numbers and the row pointers (28 bytes); per non-zero,
+/// the index and value twice (parsed, then assembled: 16). Per rating: ids and rating
+/// parsed, gathered and renumbered (64).
+fn check_parse_memory(bytes: &[u8], format: Format) -> Result<()> {
+    let lines = memchr::memchr_iter(b'\n', bytes).count() as u64 + 1;
+    let (bytes_needed, what) = match format {
+        Format::Ratings => (lines.saturating_mul(64), "ratings"),
+        _ => {
+            let colons = memchr::memchr_iter(b':', bytes).count() as u64;
+            (
+                lines
+                    .saturating_mul(28)
+                    .saturating_add(colons.saturating_mul(16)),
+                "rows",
+            )
+        }
+    };
+    crate::memory::check(
+        format!("parsing up to {lines} {what}"),
+        bytes_needed,
+        "the data set is too large for this machine's memory (or for --max-memory): use a smaller file or a larger machine",
+    )
 }
 
 /// Reads a data set from any reader (gzip is detected and decompressed).

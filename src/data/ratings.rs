@@ -193,14 +193,16 @@ fn trim_spaces(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// True when the first field of a first line names a column (a header) rather than
-/// holding a value: `userId` is a header; `-1`, `1.0`, `1e0` and an empty field are
-/// (bad) data, reported as such.
-fn is_header_field(f: &[u8]) -> bool {
-    f.iter().any(u8::is_ascii_alphabetic)
-        && std::str::from_utf8(f)
-            .ok()
-            .is_none_or(|s| s.parse::<f64>().is_err())
+/// True when a first line names its columns (a header) rather than holding values:
+/// every field is a word (`userId,movieId,rating`). A line with any number in it
+/// (`-1`, `1.0`, `0x1 1 5`) or an empty field is data, and its errors are reported.
+fn is_header(fields: &[(usize, &[u8])]) -> bool {
+    fields.iter().all(|(_, f)| {
+        f.iter().any(u8::is_ascii_alphabetic)
+            && std::str::from_utf8(f)
+                .ok()
+                .is_none_or(|s| s.parse::<f64>().is_err())
+    })
 }
 
 /// Checks the fields of one data line against the shape and parses them.
@@ -278,7 +280,7 @@ pub fn parse(bytes: &[u8], opts: &RatingsOptions) -> Result<RatingsDataset> {
                 layout,
                 fields: f.len(),
             };
-            let header = is_header_field(f[0].1);
+            let header = is_header(&f);
             if header {
                 offset = end;
             } else {

@@ -27,15 +27,47 @@ pub fn read_path(path: &Path, max_line: usize) -> Result<Vec<u8>> {
         source,
     };
     let file = File::open(path).map_err(read_err)?;
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let meta = file.metadata().map_err(read_err)?;
+    if meta.is_dir() {
+        return Err(read_err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "is a directory",
+        )));
+    }
     let mut raw = io::BufReader::with_capacity(1 << 20, file);
     let gzip = raw.fill_buf().map_err(read_err)?.starts_with(&GZIP_MAGIC);
+    let name = |e: Error| locate(name_source(e, path), path);
     if gzip {
-        return decompress(raw, max_line).map_err(|e| locate(read_error_path(e, path), path));
+        return decompress(raw, max_line).map_err(name);
     }
-    let mut out = reserve(Vec::new(), len, &format!("reading {}", path.display()))?;
-    raw.read_to_end(&mut out).map_err(read_err)?;
-    Ok(out)
+    // A regular file's size is known: take it at once. Anything else (a pipe, a device)
+    // is read piece by piece within the budget, so /dev/zero ends in an error.
+    let out = if meta.is_file() {
+        reserve(Vec::new(), meta.len(), "reading the input").map_err(name)?
+    } else {
+        Vec::new()
+    };
+    read_pieces(raw, out).map_err(name)
+}
+
+/// Reads `reader` to its end into `out`, growing it within the budget.
+fn read_pieces<R: Read>(mut reader: R, mut out: Vec<u8>) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; 256 << 10];
+    loop {
+        let k = match reader.read(&mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(Error::Read {
+                    path: "-".into(),
+                    source: e,
+                });
+            }
+        };
+        out = reserve(out, k as u64, "reading the input")?;
+        out.extend_from_slice(&buf[..k]);
+    }
 }
 
 /// Reads everything from `reader`, decompressing gzip as [`read_path`] does.
@@ -44,28 +76,17 @@ pub fn read_path(path: &Path, max_line: usize) -> Result<Vec<u8>> {
 /// A [`ParseError`] without a path for a bad gzip stream or an over-long line,
 /// [`Error::Read`] (path `-`) for an I/O failure, [`Error::Memory`] when it does not fit.
 pub fn read_bufread<R: BufRead>(mut reader: R, max_line: usize) -> Result<Vec<u8>> {
-    let read_err = |source| Error::Read {
-        path: "-".into(),
-        source,
-    };
-    if reader
+    let gzip = reader
         .fill_buf()
-        .map_err(read_err)?
-        .starts_with(&GZIP_MAGIC)
-    {
-        return decompress(reader, max_line);
-    }
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let k = match reader.read(&mut buf) {
-            Ok(0) => return Ok(out),
-            Ok(k) => k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(read_err(e)),
-        };
-        out = reserve(out, k as u64, "reading the input")?;
-        out.extend_from_slice(&buf[..k]);
+        .map_err(|source| Error::Read {
+            path: "-".into(),
+            source,
+        })?
+        .starts_with(&GZIP_MAGIC);
+    if gzip {
+        decompress(reader, max_line)
+    } else {
+        read_pieces(reader, Vec::new())
     }
 }
 
@@ -153,12 +174,23 @@ fn decompress<R: BufRead>(reader: R, max_line: usize) -> Result<Vec<u8>> {
     }
 }
 
-/// Gives a read error from inside the decompressor the real file name.
-fn read_error_path(e: Error, path: &Path) -> Error {
+/// Names the file in a read or memory error from inside the readers.
+fn name_source(e: Error, path: &Path) -> Error {
     match e {
         Error::Read { source, .. } => Error::Read {
             path: path.to_path_buf(),
             source,
+        },
+        Error::Memory {
+            what,
+            needed,
+            available,
+            hint,
+        } => Error::Memory {
+            what: format!("{}: {what}", path.display()),
+            needed,
+            available,
+            hint,
         },
         other => other,
     }

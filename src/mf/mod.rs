@@ -256,6 +256,17 @@ impl MfConfig {
                 "replication is for linear models",
             ));
         }
+        let threads = self.engine.effective_threads();
+        if self.engine.scheme == Scheme::Block && self.blocks != 0 && self.blocks <= threads {
+            return Err(Error::config(
+                "blocks",
+                format!(
+                    "{} per side is too few for {threads} threads: block scheduling needs at least threads + 1 = {}",
+                    self.blocks,
+                    threads + 1
+                ),
+            ));
+        }
         if self.blocks > MAX_BLOCKS {
             return Err(Error::config(
                 "blocks",
@@ -627,6 +638,7 @@ fn fit_dyn(
             "users, items and ratings must have one entry per rating, each id below the number of user (item) ids",
         ));
     }
+    crate::memory::check_threads(cfg.engine.effective_threads())?;
     // Factors and their optimizer state, for users and items, with padding.
     let per_row = 4 * (k as u64 + 16) * (2 + STATE_SLOTS_MAX);
     crate::memory::check(
@@ -942,17 +954,27 @@ fn on_threads(
     // a worker that has finished its work but not yet exited.
     let finished = AtomicUsize::new(0);
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|w| {
-                let (main, finished) = (main.clone(), &finished);
-                s.spawn(move || {
-                    let r = work(w);
+        // A worker whose thread cannot be started (too many threads for the system)
+        // runs here, on the calling thread, once the loop below is over.
+        let mut inline = Vec::new();
+        let mut handles = Vec::with_capacity(threads);
+        for w in 0..threads {
+            let (main, finished) = (main.clone(), &finished);
+            let spawned = std::thread::Builder::new().spawn_scoped(s, move || {
+                let r = work(w);
+                finished.fetch_add(1, std::sync::atomic::Ordering::Release);
+                main.unpark();
+                r
+            });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(_) => {
+                    inline.push(w);
                     finished.fetch_add(1, std::sync::atomic::Ordering::Release);
-                    main.unpark();
-                    r
-                })
-            })
-            .collect();
+                }
+            }
+        }
+        let inline_sum: f64 = inline.iter().map(|&w| work(w)).sum();
         // Also stop once every thread has exited: a panicked worker never counts itself.
         while finished.load(std::sync::atomic::Ordering::Acquire) < threads
             && !handles.iter().all(|h| h.is_finished())
@@ -960,10 +982,11 @@ fn on_threads(
             std::thread::park_timeout(std::time::Duration::from_millis(50));
             tick(done.load(Relaxed));
         }
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or(f64::NAN))
-            .sum()
+        inline_sum
+            + handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or(f64::NAN))
+                .sum::<f64>()
     })
 }
 

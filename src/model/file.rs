@@ -198,6 +198,9 @@ pub fn load_mf_model(path: &Path) -> Result<MfModel> {
 type Decoded<T> = std::result::Result<T, String>;
 
 fn decode(b: &[u8]) -> Decoded<AnyModel> {
+    if b.len() < 16 && !b.is_empty() && MAGIC.starts_with(&b[..b.len().min(8)]) {
+        return Err(format!("truncated model file ({} bytes)", b.len()));
+    }
     if b.len() < 16 || &b[..8] != MAGIC {
         return Err("not a wildsgd model file (bad magic bytes)".into());
     }
@@ -416,7 +419,11 @@ mod tests {
         for cut in [0, 10, 17, good.len() / 2, good.len() - 1] {
             check(
                 &good[..cut],
-                if cut < 16 { "not a wildsgd model" } else { "" },
+                match cut {
+                    0 => "not a wildsgd model",
+                    1..16 => "truncated model file",
+                    _ => "",
+                },
             );
         }
         let mut v2 = good.clone();

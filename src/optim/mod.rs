@@ -229,7 +229,7 @@ impl OptimizerKind {
                 } else {
                     Err(Error::config("weight-decay", "must be non-negative"))
                 }),
-            OptimizerKind::Ftrl(f) => pos("beta", f.beta).and(if f.l1 >= 0.0 && f.l2 >= 0.0 {
+            OptimizerKind::Ftrl(f) => pos("ftrl-beta", f.beta).and(if f.l1 >= 0.0 && f.l2 >= 0.0 {
                 Ok(())
             } else {
                 Err(Error::config("ftrl-l1/l2", "must be non-negative"))

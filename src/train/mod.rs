@@ -649,7 +649,8 @@ fn run<O: Optimizer>(
                 jobs.push(job_tx);
                 let (shared, part_tx) = (&shared, part_tx.clone());
                 let share = ws.id * n / threads..(ws.id + 1) * n / threads;
-                handles.push(s.spawn(move || {
+                let id = ws.id;
+                let spawned = std::thread::Builder::new().spawn_scoped(s, move || {
                     if pin {
                         crate::engine::pin_current(ws.id);
                     }
@@ -668,7 +669,14 @@ fn run<O: Optimizer>(
                             break;
                         }
                     }
-                }));
+                });
+                // Returning drops the job channels, so the threads already started end.
+                handles.push(spawned.map_err(|e| {
+                    Error::config(
+                        "threads",
+                        format!("cannot start training thread {} of {threads}: {e}", id + 1),
+                    )
+                })?);
             }
             drop(part_tx);
             let result = epochs(&mut |epoch, lr, losses, progress| {
@@ -721,6 +729,16 @@ fn run<O: Optimizer>(
             (model, last, m)
         }
     };
+    // Finite weights can still overflow a score on the training rows themselves (huge
+    // feature values): such a model could not predict its own data.
+    if model.scores(train).iter().any(|z| !z.is_finite()) {
+        return Err(Error::Diverged {
+            epoch: best_epoch,
+            lr: sched.rate(best_epoch.saturating_sub(1)),
+            l2: lambda,
+            what: "the scores on the training data are",
+        });
+    }
     let done = DoneReport {
         model: cfg.loss.name(),
         optimizer: cfg.optimizer.name(),
@@ -785,13 +803,18 @@ fn check_memory(cfg: &TrainConfig, coords: usize, stride: usize, threads: usize)
     } else {
         8 * threads as u64
     };
-    let per_coord = 4 * stride as u64 * (1 + replicas) + 13 + 8 + batch;
+    // Parameters and replicas; degrees, degree scales, L2 factors, merge weights (4
+    // each), the hot-set flags (1); three weight vectors for snapshots and the best
+    // epoch (12); mini-batch gradients.
+    let per_coord = 4 * stride as u64 * (1 + replicas) + 17 + 12 + batch;
+    crate::memory::check_threads(threads)?;
     crate::memory::check(
         format!(
             "a model of {coords} features × {stride} values each ({threads} thread{})",
             if threads == 1 { "" } else { "s" }
         ),
-        crate::memory::bytes_of(&[coords as u64, per_coord]),
+        // A quarter more for what is not counted (allocator slack, evaluation buffers).
+        crate::memory::bytes_of(&[coords as u64, per_coord]).saturating_mul(5) / 4,
         "the largest feature index sets the model's size: renumber the features densely (or drop the rare ones), read fewer with --n-features, use fewer threads or --replicate none, or raise --max-memory",
     )
 }

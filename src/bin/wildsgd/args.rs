@@ -44,6 +44,23 @@ pub fn given(id: &str) -> bool {
     GIVEN.get().is_some_and(|g| g.iter().any(|x| x == id))
 }
 
+/// A number that fits an `f32` (1e300 is refused, not turned into infinity).
+fn finite_f32(s: &str) -> Result<f32, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("expected a number, got `{s}`"))?;
+    if v.is_nan() {
+        return Err(format!("expected a number, got `{s}`"));
+    }
+    if v.abs() > f64::from(f32::MAX) {
+        return Err(format!(
+            "{s} is beyond the largest value an f32 holds (3.4e38)"
+        ));
+    }
+    Ok(v as f32)
+}
+
 /// `4G`, `512M`, `100k` or plain bytes.
 fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
@@ -143,25 +160,25 @@ pub struct TrainOpts {
     #[arg(long, value_name = "N")]
     pub blocks: Option<usize>,
     /// Standard deviation of the initial factors, in rating standard deviations (mf).
-    #[arg(long, value_name = "S", default_value_t = 0.01)]
+    #[arg(value_parser = finite_f32, long, value_name = "S", default_value_t = 0.01)]
     pub init_std: f32,
     /// Passes over the data.
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
     /// Base learning rate [default: the optimizer's, see README].
-    #[arg(long, value_name = "ETA")]
+    #[arg(value_parser = finite_f32, long, value_name = "ETA")]
     pub lr: Option<f32>,
     /// Learning-rate schedule [default: inv-time for sgd/momentum/nag, constant otherwise].
     #[arg(long, value_enum)]
     pub lr_schedule: Option<ScheduleArg>,
     /// k of inv-time (η/(1+k·epoch)) and exp (η·exp(−k·epoch)).
-    #[arg(long, value_name = "K")]
+    #[arg(value_parser = finite_f32, long, value_name = "K")]
     pub lr_decay: Option<f32>,
     /// Epochs between step decays.
     #[arg(long, value_name = "N")]
     pub lr_step: Option<usize>,
     /// Factor of step decay and of plateau reduction.
-    #[arg(long, value_name = "BETA")]
+    #[arg(value_parser = finite_f32, long, value_name = "BETA")]
     pub lr_factor: Option<f32>,
     /// Epochs without improvement before plateau reduces the rate.
     #[arg(long, value_name = "N")]
@@ -188,10 +205,10 @@ pub struct TrainOpts {
     #[arg(long, value_enum, default_value = "shuffle")]
     pub order: OrderArg,
     /// Gradient noise η: variance η/(1+t)^γ added to each touched coordinate's gradient.
-    #[arg(long, default_value_t = 0.0, value_name = "ETA")]
+    #[arg(value_parser = finite_f32, long, default_value_t = 0.0, value_name = "ETA")]
     pub grad_noise: f32,
     /// Annealing exponent γ of the gradient noise.
-    #[arg(long, default_value_t = 0.55, value_name = "GAMMA")]
+    #[arg(value_parser = finite_f32, long, default_value_t = 0.55, value_name = "GAMMA")]
     pub grad_noise_gamma: f32,
     /// Stop after this many epochs without a better test loss and keep the best model.
     #[arg(long, value_name = "PATIENCE")]
@@ -200,25 +217,25 @@ pub struct TrainOpts {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Momentum γ (momentum, nag).
-    #[arg(long, value_name = "GAMMA")]
+    #[arg(value_parser = finite_f32, long, value_name = "GAMMA")]
     pub momentum: Option<f32>,
     /// β1 (adam, adamax, nadam, adamw).
-    #[arg(long)]
+    #[arg(value_parser = finite_f32, long)]
     pub beta1: Option<f32>,
     /// β2 (adam, adamax, nadam, adamw).
-    #[arg(long)]
+    #[arg(value_parser = finite_f32, long)]
     pub beta2: Option<f32>,
     /// ε (adagrad, adadelta, rmsprop, adam, nadam, adamw).
-    #[arg(long)]
+    #[arg(value_parser = finite_f32, long)]
     pub eps: Option<f32>,
     /// Decay ρ of the running averages (adadelta, rmsprop).
-    #[arg(long)]
+    #[arg(value_parser = finite_f32, long)]
     pub rho: Option<f32>,
     /// Decoupled weight decay (adamw).
-    #[arg(long)]
+    #[arg(value_parser = finite_f32, long)]
     pub weight_decay: Option<f32>,
     /// β of FTRL-Proximal's per-coordinate rate.
-    #[arg(long)]
+    #[arg(value_parser = finite_f32, long)]
     pub ftrl_beta: Option<f32>,
     /// Hide the progress bar.
     #[arg(long, short)]

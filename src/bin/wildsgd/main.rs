@@ -24,9 +24,15 @@ fn main() -> ExitCode {
             args::record_given(&m);
             cli
         }
+        Err(e) if e.use_stderr() => {
+            // One line, as every other error: clap's first (`error: ...`).
+            let text = e.render().to_string();
+            eprintln!("{}", text.lines().next().unwrap_or("error: bad usage"));
+            return ExitCode::from(2);
+        }
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return ExitCode::SUCCESS;
         }
     };
     // SIGINT, SIGTERM, SIGHUP: remove the temporary files of outputs not yet committed

@@ -62,6 +62,22 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     if a.threads.is_empty() || a.threads.contains(&0) {
         return Err(wildsgd::Error::config("threads", "a list of counts, each at least 1").into());
     }
+    let twice = |v: &[String]| {
+        v.iter()
+            .enumerate()
+            .find_map(|(i, x)| v[..i].contains(x).then(|| x.clone()))
+    };
+    let threads: Vec<String> = a.threads.iter().map(|t| t.to_string()).collect();
+    let schemes: Vec<String> = a
+        .schemes
+        .iter()
+        .map(|s| scheme(*s).name().to_string())
+        .collect();
+    for (flag, list) in [("threads", &threads), ("schemes", &schemes)] {
+        if let Some(d) = twice(list) {
+            return Err(wildsgd::Error::config(flag, format!("{d} is listed twice")).into());
+        }
+    }
     if let Some(p) = &a.plot {
         crate::plot::check_chart_path(p)?;
     }
@@ -92,7 +108,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let (header, unit, metric_name, epochs) = match &loaded {
         Loaded::Sparse(train, valid) => {
             let opt = a.optimizer.as_deref().unwrap_or("sgd");
-            check_flags(Kind::Linear, &[opt], None, &a.opts)?;
+            check_flags(Kind::Linear, &[opt], None, None, &a.opts)?;
             let base = config(
                 a.optimizer.as_deref().unwrap_or("sgd"),
                 &a.opts,
@@ -130,7 +146,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         }
         Loaded::Ratings(train, valid) => {
             let opt = a.optimizer.as_deref().unwrap_or("adagrad");
-            check_flags(Kind::Mf, &[opt], None, &a.opts)?;
+            check_flags(Kind::Mf, &[opt], None, None, &a.opts)?;
             let base = mf_config(a.optimizer.as_deref(), &a.opts, None)?;
             base.check()?;
             for &(s, t) in &pairs {
@@ -261,7 +277,12 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     if rows.iter().any(|r| r.oversubscribed) {
         text.push_str("oversubscribed runs (threads > cores) test correctness, not speed\n");
     }
-    if let Some(p) = &a.csv {
+    if a.csv.as_deref() == Some(std::path::Path::new("-")) {
+        io::stdout()
+            .lock()
+            .write_all(csv.as_bytes())
+            .map_err(super::stdout_error)?;
+    } else if let Some(p) = &a.csv {
         wildsgd::atomic::write_atomic(p, csv.as_bytes()).map_err(|source| {
             wildsgd::Error::Write {
                 path: p.clone(),

@@ -25,6 +25,13 @@ pub fn run(a: &CompareArgs) -> Result<()> {
             .map(String::from)
             .to_vec(),
     };
+    if let Some(d) = names
+        .iter()
+        .enumerate()
+        .find_map(|(i, n)| names[..i].contains(n).then_some(n))
+    {
+        return Err(wildsgd::Error::config("optimizers", format!("{d} is listed twice")).into());
+    }
     super::check_distinct(
         &[("--plot", Some(&a.plot)), ("--report", a.report.as_deref())],
         &[
@@ -39,6 +46,7 @@ pub fn run(a: &CompareArgs) -> Result<()> {
                 Kind::Linear,
                 &refs,
                 Some(a.engine.scheme.unwrap_or(SchemeArg::Hogwild)),
+                a.engine.threads,
                 &a.opts,
             )?;
             let configs = names
@@ -92,6 +100,7 @@ pub fn run(a: &CompareArgs) -> Result<()> {
                 Kind::Mf,
                 &refs,
                 Some(a.engine.scheme.unwrap_or(SchemeArg::Block)),
+                a.engine.threads,
                 &a.opts,
             )?;
             let configs = names

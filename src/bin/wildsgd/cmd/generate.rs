@@ -13,6 +13,11 @@ use crate::args::GenCommand;
 use crate::progress;
 
 pub fn run(cmd: GenCommand) -> Result<()> {
+    let out = match &cmd {
+        GenCommand::Sparse(a) => a.output.clone(),
+        GenCommand::Ratings(a) => a.output.clone(),
+    };
+    super::check_distinct(&[("--output", Some(&out))], &[])?;
     match cmd {
         GenCommand::Sparse(a) => {
             let cfg = SparseGenConfig {
@@ -56,6 +61,11 @@ fn write_output(
         path: path.to_path_buf(),
         source,
     };
+    if path == Path::new("-") {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        body(&mut out)?.map_err(super::stdout_error)?;
+        return out.flush().map_err(|e| super::stdout_error(e).into());
+    }
     let mut file = AtomicFile::create(path).map_err(werr)?;
     if path.extension().is_some_and(|e| e == "gz") {
         let mut gz = GzEncoder::new(&mut file, Compression::fast());

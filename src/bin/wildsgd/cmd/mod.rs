@@ -34,8 +34,9 @@ pub fn to_stdout(f: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>)
     Ok(())
 }
 
-/// Refuses to run when two outputs, or an output and an input, are the same file:
-/// one would overwrite the other (outputs are `(flag, path)`; `-` is stdout).
+/// Refuses to run when two outputs, or an output and an input, are the same file (one
+/// would overwrite the other), or when an output's directory does not exist (found
+/// before the work, not after it). Outputs are `(flag, path)`; `-` is stdout.
 pub fn check_distinct(
     outputs: &[(&str, Option<&Path>)],
     inputs: &[(&str, Option<&Path>)],
@@ -44,6 +45,29 @@ pub fn check_distinct(
         .iter()
         .filter_map(|(f, p)| p.filter(|p| *p != Path::new("-")).map(|p| (*f, p)))
         .collect();
+    for (flag, p) in &outs {
+        let dir = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            return Err(wildsgd::Error::Write {
+                path: p.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{flag}: the directory {} does not exist", dir.display()),
+                ),
+            }
+            .into());
+        }
+        if p.is_dir() {
+            return Err(wildsgd::Error::config(
+                "output",
+                format!("{flag} {} is a directory", p.display()),
+            )
+            .into());
+        }
+    }
     for (i, (fa, a)) in outs.iter().enumerate() {
         for (fb, b) in &outs[i + 1..] {
             if wildsgd::atomic::same_file(a, b) {
@@ -121,6 +145,34 @@ pub fn load(
 ) -> Result<(Dataset, wildsgd::data::cache::CacheStatus)> {
     if a.n_features == Some(0) {
         return Err(wildsgd::Error::config("n-features", "must be at least 1").into());
+    }
+    // An explicit numbering that contradicts the model's training data would shift
+    // every feature by one.
+    let explicit = match a.index_base {
+        IndexBaseArg::One => Some(IndexBase::One),
+        IndexBaseArg::Zero => Some(IndexBase::Zero),
+        IndexBaseArg::Auto => None,
+    };
+    if let (Some(flag), Some(model)) = (explicit, read_as.index_base)
+        && flag != model
+    {
+        let base = |b| {
+            if b == IndexBase::Zero {
+                "0-based"
+            } else {
+                "1-based"
+            }
+        };
+        return Err(wildsgd::Error::config(
+            "index-base",
+            format!(
+                "--index-base {} contradicts the training data, which was {}: reading {} so would shift every feature by one (drop --index-base)",
+                base(flag),
+                base(model),
+                path.display()
+            ),
+        )
+        .into());
     }
     let pb = progress::spinner(&format!("reading {}", path.display()), quiet);
     let loaded = wildsgd::data::load_with_status(path, &load_options(a, read_as));

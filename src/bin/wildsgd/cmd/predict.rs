@@ -102,11 +102,15 @@ pub fn predict(a: &PredictArgs) -> Result<()> {
         }
         w.flush()
     };
-    match &a.output {
+    match a
+        .output
+        .as_deref()
+        .filter(|p| *p != std::path::Path::new("-"))
+    {
         None => super::to_stdout(write_all)?,
         Some(p) => {
             let werr = |source| wildsgd::Error::Write {
-                path: p.clone(),
+                path: p.to_path_buf(),
                 source,
             };
             let mut f = wildsgd::atomic::AtomicFile::create(p).map_err(werr)?;

@@ -171,6 +171,7 @@ pub fn check_flags(
     kind: Kind,
     optimizers: &[&str],
     scheme: Option<SchemeArg>,
+    threads: Option<usize>,
     o: &TrainOpts,
 ) -> Result<()> {
     use crate::args::given;
@@ -196,7 +197,8 @@ pub fn check_flags(
         "matrix factorization"
     };
     let opts = optimizers.join(", ");
-    let rules: [(&str, &str, bool, String); 19] = [
+    let full_batch = o.batch_size == 0;
+    let rules: [(&str, &str, bool, String); 21] = [
         (
             "rank",
             "--rank",
@@ -293,25 +295,39 @@ pub fn check_flags(
         (
             "shuffle_block",
             "--shuffle-block",
-            lin,
-            format!("linear models, not {model}"),
+            lin && !full_batch && matches!(o.order, OrderArg::Shuffle | OrderArg::Mixed),
+            "linear models shuffled by rows (--order shuffle or mixed, not full-batch)".into(),
+        ),
+        (
+            "order",
+            "--order",
+            !full_batch,
+            "stochastic and mini-batch runs (a full batch sees every row at once)".into(),
         ),
         (
             "replicate",
             "--replicate",
-            hogwild,
-            "the hogwild scheme of linear models without --lossless or --delay".into(),
+            hogwild && threads != Some(1),
+            "the hogwild scheme of linear models on several threads, without --lossless or --delay"
+                .into(),
         ),
         (
             "sync_every",
             "--sync-every",
-            hogwild,
-            "the hogwild scheme of linear models without --lossless or --delay".into(),
+            hogwild && threads != Some(1),
+            "the hogwild scheme of linear models on several threads, without --lossless or --delay"
+                .into(),
+        ),
+        (
+            "lossless",
+            "--lossless",
+            lin && scheme.is_none_or(|s| s == SchemeArg::Hogwild),
+            "the hogwild scheme of linear models (its compare-and-swap updates)".into(),
         ),
         (
             "threads",
             "--threads",
-            scheme != Some(SchemeArg::Sequential),
+            scheme != Some(SchemeArg::Sequential) || threads == Some(1),
             "parallel schemes (sequential runs one thread)".into(),
         ),
     ];
@@ -503,6 +519,7 @@ fn run_mf(
         Kind::Mf,
         &[a.optimizer.as_deref().unwrap_or("adagrad")],
         Some(a.engine.scheme.unwrap_or(SchemeArg::Block)),
+        a.engine.threads,
         &a.opts,
     )?;
     let cfg = mf_config(a.optimizer.as_deref(), &a.opts, Some(&a.engine))?;
@@ -798,6 +815,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         Kind::Linear,
         &[a.optimizer.as_deref().unwrap_or("sgd")],
         Some(a.engine.scheme.unwrap_or(SchemeArg::Hogwild)),
+        a.engine.threads,
         &a.opts,
     )?;
     let cfg = config(
