@@ -14,7 +14,43 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 
+#[cfg(not(loom))]
 use atomic_float::AtomicF32;
+#[cfg(loom)]
+use loom_f32::AtomicF32;
+
+/// Under loom, an `AtomicF32` over loom's `AtomicU32` with the same operations (the
+/// addition a compare-and-swap loop, as atomic_float's), so the model checker sees every
+/// access to the shared parameters.
+#[cfg(loom)]
+mod loom_f32 {
+    use loom::sync::atomic::{AtomicU32, Ordering};
+
+    #[derive(Debug)]
+    pub(crate) struct AtomicF32(AtomicU32);
+
+    impl AtomicF32 {
+        pub(crate) fn new(v: f32) -> Self {
+            AtomicF32(AtomicU32::new(v.to_bits()))
+        }
+        pub(crate) fn load(&self, o: Ordering) -> f32 {
+            f32::from_bits(self.0.load(o))
+        }
+        pub(crate) fn store(&self, v: f32, o: Ordering) {
+            self.0.store(v.to_bits(), o)
+        }
+        pub(crate) fn fetch_add(&self, v: f32, o: Ordering) -> f32 {
+            let mut cur = self.0.load(o);
+            loop {
+                let new = (f32::from_bits(cur) + v).to_bits();
+                match self.0.compare_exchange_weak(cur, new, o, o) {
+                    Ok(_) => return f32::from_bits(cur),
+                    Err(seen) => cur = seen,
+                }
+            }
+        }
+    }
+}
 
 /// Weights and per-coordinate optimizer state, `stride` slots per coordinate.
 #[derive(Debug)]

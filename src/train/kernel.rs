@@ -480,3 +480,87 @@ pub(crate) fn degree_scale(data: &SparseDataset, bias: bool) -> Vec<f32> {
     }
     s
 }
+
+/// Loom explores every interleaving of two threads merging hot-coordinate replicas into
+/// one shared weight: each thread's change arrives whole (the merge adds with
+/// compare-and-swap), so no merged update is lost, whatever the order. (Plain Hogwild!
+/// stores may lose an update, which the algorithm allows; merges may not.)
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+
+    #[test]
+    fn loom_replica_merges_lose_no_update() {
+        loom::model(|| {
+            let shared = Arc::new(SharedParams::new(1, 1));
+            let workers: Vec<_> = [1.0f32, 2.0]
+                .into_iter()
+                .map(|step| {
+                    let shared = shared.clone();
+                    loom::thread::spawn(move || {
+                        let (hot, list, weight) = ([1u8], [0u32], [1.0f32]);
+                        let mut r = Replica::new(&shared, &hot, &list, &weight);
+                        let old = r.get(0, 0);
+                        r.put(0, 0, old, old + step);
+                        r.sync();
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.join().unwrap();
+            }
+            assert_eq!(shared.get(0, 0), 3.0);
+        });
+    }
+}
+
+/// The kernel's unchecked parameter accesses through every store (run under miri by
+/// scripts/check-concurrency.sh): tiny trainings that touch each coordinate, with the
+/// bias, mini-batches, and sequential, replicated, plain and lossless Hogwild! threads.
+#[cfg(test)]
+mod tests {
+    use crate::data::SparseDataset;
+    use crate::engine::{EngineConfig, Replication, Scheme};
+    use crate::optim::OptimizerKind;
+    use crate::train::{TrainConfig, fit};
+
+    fn data() -> SparseDataset {
+        let rows: Vec<Vec<(u32, f32)>> = (0..24u32)
+            .map(|r| vec![(r % 5, 1.0), (5 + r % 3, 0.5), (8, -0.25)])
+            .collect();
+        let labels: Vec<bool> = (0..24).map(|r| r % 5 < 2).collect();
+        SparseDataset::from_rows(&rows, &labels, Some(10)).unwrap()
+    }
+
+    #[test]
+    fn every_store_trains_through_unchecked_accesses() {
+        let d = data();
+        for (scheme, threads, replicate, lossless, batch, opt) in [
+            (Scheme::Sequential, 1, Replication::Auto, false, 1, "sgd"),
+            (Scheme::Sequential, 1, Replication::Auto, false, 4, "adam"),
+            (Scheme::Hogwild, 2, Replication::All, false, 1, "adagrad"),
+            (Scheme::Hogwild, 2, Replication::Top(3), false, 1, "sgd"),
+            (Scheme::Hogwild, 2, Replication::None, false, 1, "momentum"),
+            (Scheme::Hogwild, 2, Replication::None, true, 1, "sgd"),
+        ] {
+            let cfg = TrainConfig {
+                epochs: 2,
+                batch_size: batch,
+                optimizer: OptimizerKind::from_name(opt).unwrap(),
+                engine: EngineConfig {
+                    scheme,
+                    threads,
+                    replicate,
+                    lossless,
+                    pin: false,
+                    ..EngineConfig::default()
+                },
+                ..TrainConfig::default()
+            };
+            let out = fit(&d, None, &cfg, |_| {}).unwrap();
+            assert!(out.model.is_finite(), "{scheme:?} {replicate:?} {opt}");
+            assert_eq!(out.model.weights.len(), 10);
+        }
+    }
+}
