@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![deny(missing_docs, missing_debug_implementations)]
 #![warn(unreachable_pub)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod atomic;
 pub mod data;

@@ -841,7 +841,10 @@ fn second_pass_aborts_and_panics_are_clean_errors() {
             "noise",
         ),
         // The parsed data is budgeted, not only the file's bytes.
-        (vec!["info", &arg(&bundled("a9a/a9a")), "--max-memory", "12M"], "needs"),
+        (
+            vec!["info", &arg(&bundled("a9a/a9a")), "--max-memory", "12M"],
+            "needs",
+        ),
     ] {
         let out = run_bounded(&args, limit, 60);
         refused(&out, fragment);

@@ -1069,11 +1069,11 @@ fn block_epoch(run: &Run<'_>, g: &blocks::Grid, seed: u64, tick: &mut dyn FnMut(
                 sched: &sched,
                 block: b,
             };
+            let n = done.fetch_add(g.blocks[b].len(), Relaxed);
             // SAFETY: the scheduler gives this thread a block whose row-block and
             // column-block no running block shares, so its users' and items' rows are
             // this thread's alone until it returns the block (through the scheduler's
             // mutex, which orders this thread's accesses before the next owner's).
-            let n = done.fetch_add(g.blocks[b].len(), Relaxed);
             se += unsafe {
                 run.pass
                     .exclusive(&g.blocks[b], run.lr, run.t_base + n as u64)
