@@ -55,7 +55,53 @@ fn timed<T>(
     Ok((median(&mut secs), last.expect("repeat >= 1")))
 }
 
+/// What kind of work the rows measure: the table's header line, the unit counted per
+/// second, the metric's name and the epochs run.
+struct Measured {
+    rows: Vec<Row>,
+    header: String,
+    unit: &'static str,
+    metric: &'static str,
+    epochs: usize,
+    has_valid: bool,
+    linear: bool,
+}
+
 pub fn run(a: &BenchArgs) -> Result<()> {
+    check_args(a)?;
+    let loaded = load_any(&a.data, &a.opts)?;
+    let mut pairs: Vec<(Scheme, usize)> = vec![(Scheme::Sequential, 1)];
+    for s in &a.schemes {
+        let s = scheme(*s);
+        if s != Scheme::Sequential {
+            pairs.extend(a.threads.iter().map(|&t| (s, t)));
+        }
+    }
+    let mut sink = ReportSink::open(a.report.as_deref())?;
+    let pb = crate::progress::bar((pairs.len() * a.repeat) as u64, "runs", a.opts.quiet);
+    let m = match &loaded {
+        Loaded::Sparse(train, valid) => linear_rows(a, train, valid.as_ref(), &pairs, &pb)?,
+        Loaded::Ratings(train, valid) => mf_rows(a, train, valid.as_ref(), &pairs, &pb)?,
+    };
+    pb.finish_and_clear();
+    let (text, csv) = render(a, &m, &mut sink)?;
+    write_csv(a, &csv)?;
+    draw(a, &m.rows)?;
+    let to_stdout = !sink.is_stdout();
+    sink.commit()?;
+    if to_stdout {
+        io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(super::stdout_error)?;
+    } else {
+        eprint!("{text}");
+    }
+    Ok(())
+}
+
+/// Refuses impossible or duplicated lists, bad chart names and colliding outputs.
+fn check_args(a: &BenchArgs) -> Result<()> {
     if a.repeat == 0 {
         return Err(wildsgd::Error::config("repeat", "must be at least 1").into());
     }
@@ -92,117 +138,124 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             ("--test", a.opts.test.as_deref()),
         ],
     )?;
-    let loaded = load_any(&a.data, &a.opts)?;
-    let mut pairs: Vec<(Scheme, usize)> = vec![(Scheme::Sequential, 1)];
-    for s in &a.schemes {
-        let s = scheme(*s);
-        if s != Scheme::Sequential {
-            pairs.extend(a.threads.iter().map(|&t| (s, t)));
-        }
-    }
-    let mut sink = ReportSink::open(a.report.as_deref())?;
+    Ok(())
+}
+
+/// Times every (scheme, threads) pair of a linear model.
+fn linear_rows(
+    a: &BenchArgs,
+    train: &wildsgd::SparseDataset,
+    valid: Option<&wildsgd::SparseDataset>,
+    pairs: &[(Scheme, usize)],
+    pb: &indicatif::ProgressBar,
+) -> Result<Measured> {
+    let opt = a.optimizer.as_deref().unwrap_or("sgd");
+    check_flags(Kind::Linear, &[opt], None, None, &a.opts)?;
+    let base = config(opt, &a.opts, None, train.rows())?;
+    base.check()?;
     let mut rows = Vec::new();
-    let total = pairs.len() * a.repeat;
-    let pb = crate::progress::bar(total as u64, "runs", a.opts.quiet);
-    // Per kind: a header, the unit of work, the metric's name, and one run per pair.
-    let (header, unit, metric_name, epochs) = match &loaded {
-        Loaded::Sparse(train, valid) => {
-            let opt = a.optimizer.as_deref().unwrap_or("sgd");
-            check_flags(Kind::Linear, &[opt], None, None, &a.opts)?;
-            let base = config(
-                a.optimizer.as_deref().unwrap_or("sgd"),
-                &a.opts,
-                None,
-                train.rows(),
-            )?;
-            base.check()?;
-            for &(s, t) in &pairs {
-                let mut cfg = base.clone();
-                cfg.engine.scheme = s;
-                cfg.engine.threads = t;
-                cfg.check()?;
-                let (m, out) = timed(a.repeat, &pb, || {
-                    let out = wildsgd::train::fit(train, valid.as_ref(), &cfg, |_| {})?;
-                    let secs = out.epochs.iter().map(|e| e.seconds).sum::<f64>();
-                    Ok((secs / out.epochs.len() as f64, out))
-                })?;
-                rows.push(Row {
-                    scheme: s,
-                    threads: t,
-                    epoch_seconds: m,
-                    units_per_sec: train.nnz() as f64 / m,
-                    test_metric: out.done.test_loss,
-                    train_metric: out.epochs.last().map_or(f64::NAN, |e| e.train_loss),
-                    oversubscribed: out.done.oversubscribed,
-                    replicated: out.done.replicated.to_string(),
-                });
-            }
-            (
-                format!("{} rows, {} non-zeros", train.rows(), train.nnz()),
-                "nnz",
-                "loss",
-                base.epochs,
-            )
-        }
-        Loaded::Ratings(train, valid) => {
-            let opt = a.optimizer.as_deref().unwrap_or("adagrad");
-            check_flags(Kind::Mf, &[opt], None, None, &a.opts)?;
-            let base = mf_config(a.optimizer.as_deref(), &a.opts, None)?;
-            base.check()?;
-            for &(s, t) in &pairs {
-                let mut cfg = base.clone();
-                cfg.engine.scheme = s;
-                cfg.engine.threads = t;
-                cfg.check()?;
-                let (m, out) = timed(a.repeat, &pb, || {
-                    let out = wildsgd::mf::fit(train, valid.as_ref(), &cfg, |_| {})?;
-                    let secs = out.epochs.iter().map(|e| e.seconds).sum::<f64>();
-                    Ok((secs / out.epochs.len() as f64, out))
-                })?;
-                rows.push(Row {
-                    scheme: s,
-                    threads: t,
-                    epoch_seconds: m,
-                    units_per_sec: train.len() as f64 / m,
-                    test_metric: out.done.test_rmse,
-                    train_metric: out.epochs.last().map_or(f64::NAN, |e| e.train_rmse),
-                    oversubscribed: out.done.oversubscribed,
-                    replicated: out.done.blocks.map_or("-".into(), |b| format!("{b}x{b}")),
-                });
-            }
-            (
-                format!(
-                    "{} ratings, {} users, {} items, rank {}",
-                    train.len(),
-                    train.n_users(),
-                    train.n_items(),
-                    base.rank
-                ),
-                "ratings",
-                "rmse",
-                base.epochs,
-            )
-        }
-    };
-    let has_valid = matches!(
-        &loaded,
-        Loaded::Sparse(_, Some(_)) | Loaded::Ratings(_, Some(_))
-    );
-    pb.finish_and_clear();
+    for &(s, t) in pairs {
+        let mut cfg = base.clone();
+        cfg.engine.scheme = s;
+        cfg.engine.threads = t;
+        cfg.check()?;
+        let (m, out) = timed(a.repeat, pb, || {
+            let out = wildsgd::train::fit(train, valid, &cfg, |_| {})?;
+            let secs = out.epochs.iter().map(|e| e.seconds).sum::<f64>();
+            Ok((secs / out.epochs.len() as f64, out))
+        })?;
+        rows.push(Row {
+            scheme: s,
+            threads: t,
+            epoch_seconds: m,
+            units_per_sec: train.nnz() as f64 / m,
+            test_metric: out.done.test_loss,
+            train_metric: out.epochs.last().map_or(f64::NAN, |e| e.train_loss),
+            oversubscribed: out.done.oversubscribed,
+            replicated: out.done.replicated.to_string(),
+        });
+    }
+    Ok(Measured {
+        rows,
+        header: format!("{} rows, {} non-zeros", train.rows(), train.nnz()),
+        unit: "nnz",
+        metric: "loss",
+        epochs: base.epochs,
+        has_valid: valid.is_some(),
+        linear: true,
+    })
+}
+
+/// Times every (scheme, threads) pair of matrix factorization.
+fn mf_rows(
+    a: &BenchArgs,
+    train: &wildsgd::RatingsDataset,
+    valid: Option<&wildsgd::RatingsDataset>,
+    pairs: &[(Scheme, usize)],
+    pb: &indicatif::ProgressBar,
+) -> Result<Measured> {
+    let opt = a.optimizer.as_deref().unwrap_or("adagrad");
+    check_flags(Kind::Mf, &[opt], None, None, &a.opts)?;
+    let base = mf_config(a.optimizer.as_deref(), &a.opts, None)?;
+    base.check()?;
+    let mut rows = Vec::new();
+    for &(s, t) in pairs {
+        let mut cfg = base.clone();
+        cfg.engine.scheme = s;
+        cfg.engine.threads = t;
+        cfg.check()?;
+        let (m, out) = timed(a.repeat, pb, || {
+            let out = wildsgd::mf::fit(train, valid, &cfg, |_| {})?;
+            let secs = out.epochs.iter().map(|e| e.seconds).sum::<f64>();
+            Ok((secs / out.epochs.len() as f64, out))
+        })?;
+        rows.push(Row {
+            scheme: s,
+            threads: t,
+            epoch_seconds: m,
+            units_per_sec: train.len() as f64 / m,
+            test_metric: out.done.test_rmse,
+            train_metric: out.epochs.last().map_or(f64::NAN, |e| e.train_rmse),
+            oversubscribed: out.done.oversubscribed,
+            replicated: out.done.blocks.map_or("-".into(), |b| format!("{b}x{b}")),
+        });
+    }
+    Ok(Measured {
+        rows,
+        header: format!(
+            "{} ratings, {} users, {} items, rank {}",
+            train.len(),
+            train.n_users(),
+            train.n_items(),
+            base.rank
+        ),
+        unit: "ratings",
+        metric: "rmse",
+        epochs: base.epochs,
+        has_valid: valid.is_some(),
+        linear: false,
+    })
+}
+
+/// The table (text) and the CSV of the measured rows; each row's `bench` event goes to
+/// `sink`.
+fn render(a: &BenchArgs, m: &Measured, sink: &mut ReportSink) -> Result<(String, String)> {
+    let (rows, unit, metric_name) = (&m.rows, m.unit, m.metric);
     let seq = rows[0].epoch_seconds;
     let one = |s: Scheme| {
         rows.iter()
             .find(|r| r.scheme == s && r.threads == 1)
             .map(|r| r.epoch_seconds)
     };
-    let last_col = if matches!(loaded, Loaded::Sparse(..)) {
-        "replicated"
-    } else {
-        "blocks"
-    };
-    let metric_col = format!("{} {metric_name}", if has_valid { "test" } else { "train" });
+    let last_col = if m.linear { "replicated" } else { "blocks" };
+    let metric_col = format!(
+        "{} {metric_name}",
+        if m.has_valid { "test" } else { "train" }
+    );
     let mut text = format!(
-        "{header}, {epochs} epochs x {} repeats, {} cores\n{:<15} {:>7} {:>13} {:>9} {:>9} {:>12} {:>12} {:>10} {:>10}\n",
+        "{}, {} epochs x {} repeats, {} cores\n{:<15} {:>7} {:>13} {:>9} {:>9} {:>12} {:>12} {:>10} {:>10}\n",
+        m.header,
+        m.epochs,
         a.repeat,
         cores(),
         "scheme",
@@ -218,7 +271,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let mut csv = format!(
         "scheme,threads,epoch_seconds_median,speedup_vs_1_thread,speedup_vs_sequential,{unit}_per_sec,{unit}_per_sec_per_thread,test_{metric_name},train_{metric_name},oversubscribed,repeat\n",
     );
-    for r in &rows {
+    for r in rows {
         let vs1 = one(r.scheme).map(|o| o / r.epoch_seconds);
         let vseq = seq / r.epoch_seconds;
         let metric = r.test_metric.unwrap_or(r.train_metric);
@@ -277,6 +330,11 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     if rows.iter().any(|r| r.oversubscribed) {
         text.push_str("oversubscribed runs (threads > cores) test correctness, not speed\n");
     }
+    Ok((text, csv))
+}
+
+/// Writes the CSV to `--csv` (`-`: stdout).
+fn write_csv(a: &BenchArgs, csv: &str) -> Result<()> {
     if a.csv.as_deref() == Some(std::path::Path::new("-")) {
         io::stdout()
             .lock()
@@ -290,6 +348,12 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             }
         })?;
     }
+    Ok(())
+}
+
+/// Draws the scaling chart to `--plot`.
+fn draw(a: &BenchArgs, rows: &[Row]) -> Result<()> {
+    let seq = rows[0].epoch_seconds;
     if let Some(p) = &a.plot {
         let series: Vec<Scaling> = a
             .schemes
@@ -313,16 +377,6 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 &series,
             )?;
         }
-    }
-    let to_stdout = !sink.is_stdout();
-    sink.commit()?;
-    if to_stdout {
-        io::stdout()
-            .lock()
-            .write_all(text.as_bytes())
-            .map_err(super::stdout_error)?;
-    } else {
-        eprint!("{text}");
     }
     Ok(())
 }
