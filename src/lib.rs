@@ -5,6 +5,7 @@
 
 pub mod atomic;
 pub mod data;
+mod driver;
 pub mod engine;
 pub mod error;
 pub mod generate;

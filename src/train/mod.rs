@@ -36,7 +36,7 @@ use crate::metrics::{self, Metrics};
 use crate::model::{LinearModel, LossKind};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::params::SharedParams;
-use crate::schedule::{Schedule, Scheduler};
+use crate::schedule::Schedule;
 use kernel::{BatchScratch, Kernel, LossSum, Step};
 
 use crate::engine::{EngineConfig, Scheme};
@@ -336,33 +336,6 @@ fn fit_dyn(
     crate::with_optimizer!(cfg.optimizer, o => run(o, train, valid, cfg, progress, stop))
 }
 
-/// How long a thread polls a channel before blocking on it. A blocked thread's core may
-/// go idle, and waking an idle virtual CPU can take a millisecond, longer than a whole
-/// epoch on small data (one hogwild thread on a9a ran at 0.64x of sequential); a short
-/// poll bridges the gap between epochs (evaluation) and the end of the other workers.
-const SPIN: std::time::Duration = std::time::Duration::from_millis(2);
-
-/// Polls `rx` for up to `limit`; `None` when nothing arrived (or the channel closed).
-fn spin_for<T>(rx: &std::sync::mpsc::Receiver<T>, limit: std::time::Duration) -> Option<T> {
-    let start = Instant::now();
-    loop {
-        match rx.try_recv() {
-            Ok(v) => return Some(v),
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
-            Err(std::sync::mpsc::TryRecvError::Empty) if start.elapsed() < limit => {
-                std::hint::spin_loop()
-            }
-            Err(std::sync::mpsc::TryRecvError::Empty) => return None,
-        }
-    }
-}
-
-/// Receives from `rx`, polling briefly first when `spin`; `None` when the channel closed.
-fn recv_spinning<T>(rx: &std::sync::mpsc::Receiver<T>, spin: bool) -> Option<T> {
-    let polled = if spin { spin_for(rx, SPIN) } else { None };
-    polled.or_else(|| rx.recv().ok())
-}
-
 /// What every worker shares for a run.
 struct Shared<'a, O: Optimizer> {
     kernel: Kernel<'a, O>,
@@ -408,11 +381,6 @@ struct DelayQueue {
     items: std::collections::VecDeque<(u32, f32, usize)>,
     gbar: Vec<f32>,
 }
-
-/// Trains one epoch (number, rate, per-example losses for curriculum orders) on every
-/// worker, reporting progress, and returns the workers' parts.
-type EpochRunner<'r> = dyn FnMut(usize, f32, Option<Arc<Vec<f32>>>, &mut dyn FnMut(Progress<'_>)) -> Vec<EpochPart>
-    + 'r;
 
 /// One epoch's result from one worker.
 #[derive(Default)]
@@ -534,251 +502,248 @@ fn run<O: Optimizer>(
         })
         .collect();
     let base_lr = cfg.effective_lr(train);
-    let mut sched = Scheduler::new(cfg.effective_schedule(), base_lr);
-    let mut history = Vec::with_capacity(cfg.epochs.min(1024));
-    let mut best: Option<(f64, usize, Vec<f32>, Option<Metrics>)> = None;
-    let mut stopped_early = false;
-    let mut train_seconds = 0.0;
-    let pin = cfg.engine.pin && !cfg.engine.oversubscribed();
-    let spawn = cfg.engine.scheme != Scheme::Sequential;
-
-    // The epoch loop, written once; `runner` trains one epoch on every worker and
-    // returns their parts (inline for `sequential`, on persistent threads otherwise).
-    let mut epochs = |runner: &mut EpochRunner<'_>| -> Result<()> {
-        for epoch in 0..cfg.epochs {
-            let lr = sched.rate(epoch);
-            let losses = cfg.order.needs_losses().then(|| {
-                let m = snapshot(&params, cfg, train);
-                let s = m.scores(train);
-                Arc::new(
-                    s.iter()
-                        .zip(train.y())
-                        .map(|(&z, &y)| cfg.loss.loss(z, y))
-                        .collect::<Vec<f32>>(),
-                )
-            });
-            shared.done.store(0, std::sync::atomic::Ordering::Relaxed);
-            // Every worker is idle between epochs, so the turn can restart at 0.
-            shared.turn.store(0, std::sync::atomic::Ordering::Relaxed);
-            let start = Instant::now();
-            let parts = runner(epoch, lr, losses, &mut *progress);
-            let seconds = start.elapsed().as_secs_f64();
-            train_seconds += seconds;
-            let total_loss: f64 = parts.iter().map(|p| p.loss.total()).sum();
-            let updates: u64 = parts.iter().map(|p| p.updates).sum();
-            let train_loss = total_loss / n as f64;
-            let diverged = |what| Error::Diverged {
-                epoch: epoch + 1,
-                lr,
-                l2: lambda,
-                what,
-            };
-            if !train_loss.is_finite() {
-                return Err(diverged("the training loss is"));
-            }
-            let model = snapshot(&params, cfg, train);
-            // A loss can stay finite while weights overflow (the hinge's is 0 once every
-            // margin is huge): check the parameters themselves too.
-            if !model.is_finite() {
-                return Err(diverged("the weights are"));
-            }
-            let m = match valid.map(|v| metrics::evaluate(&model, v)).transpose() {
-                Err(Error::NonFiniteScore { .. }) => {
-                    return Err(diverged("the scores on the test data are"));
-                }
-                other => other?,
-            };
-            sched.observe(m.map_or(train_loss, |m| m.loss));
-            let rep = EpochReport {
-                epoch: epoch + 1,
-                seconds,
-                lr,
-                train_loss,
-                test_loss: m.map(|m| m.loss),
-                test_accuracy: m.map(|m| m.accuracy),
-                test_auc: m.and_then(|m| m.auc),
-                updates,
-                nnz: train.nnz() as u64,
-                nnz_per_sec: train.nnz() as f64 / seconds.max(1e-12),
-            };
-            progress(Progress::Epoch(&rep));
-            history.push(rep);
-            if stop.get() {
-                break;
-            }
-            if let (Some(patience), Some(mm)) = (cfg.early_stop, m) {
-                let improved = best.as_ref().is_none_or(|b| mm.loss < b.0);
-                if improved {
-                    let mut w = model.weights.clone();
-                    w.push(model.bias);
-                    best = Some((mm.loss, epoch + 1, w, m));
-                } else if epoch + 1 - best.as_ref().map_or(0, |b| b.1) >= patience {
-                    stopped_early = true;
-                    break;
-                }
-            }
-        }
-
-        Ok(())
+    let plan = crate::driver::Plan {
+        epochs: cfg.epochs,
+        early_stop: cfg.early_stop,
+        schedule: cfg.effective_schedule(),
+        base_lr,
     };
-
-    if !spawn {
+    let ctx = Ctx {
+        shared: &shared,
+        train,
+        valid,
+        cfg,
+        lambda,
+    };
+    let mut history = Vec::with_capacity(cfg.epochs.min(1024));
+    let driven = if cfg.engine.scheme == Scheme::Sequential {
         let ws = &mut workers[0];
-        epochs(&mut |epoch, lr, losses, _| {
-            vec![worker_epoch(
+        crate::driver::drive(&plan, stop, |epoch, lr, keep| {
+            ctx.epoch(epoch, lr, keep, &mut history, progress, &mut |losses, _| {
+                Ok(vec![worker_epoch(&shared, ws, epoch, lr, 0..n, losses)])
+            })
+        })?
+    } else {
+        let pin = cfg.engine.pin && !cfg.engine.oversubscribed();
+        let work = |ws: &mut WorkerState, (epoch, lr, losses): Job| {
+            let share = ws.id * n / threads..(ws.id + 1) * n / threads;
+            worker_epoch(
                 &shared,
                 ws,
                 epoch,
                 lr,
-                0..n,
+                share,
                 losses.as_deref().map(|v| &v[..]),
-            )]
-        })?;
-    } else {
-        // Poll only on cores nobody else needs: workers when each has its own core, the
-        // coordinator when a core is left over (it would otherwise steal a worker's).
-        let spin_workers = threads <= crate::engine::cores();
-        let spin_coordinator = threads < crate::engine::cores();
-        std::thread::scope(|s| -> Result<()> {
-            let (part_tx, part_rx) = std::sync::mpsc::channel::<EpochPart>();
-            let mut jobs = Vec::with_capacity(threads);
-            let mut handles = Vec::with_capacity(threads);
-            for mut ws in workers.drain(..) {
-                let (job_tx, job_rx) =
-                    std::sync::mpsc::channel::<(usize, f32, Option<Arc<Vec<f32>>>)>();
-                jobs.push(job_tx);
-                let (shared, part_tx) = (&shared, part_tx.clone());
-                let share = ws.id * n / threads..(ws.id + 1) * n / threads;
-                let id = ws.id;
-                let spawned = std::thread::Builder::new().spawn_scoped(s, move || {
-                    if pin {
-                        crate::engine::pin_current(ws.id);
-                    }
-                    // One thread per worker for the whole run: an epoch starts when its job
-                    // arrives and ends by sending its part back.
-                    while let Some((epoch, lr, losses)) = recv_spinning(&job_rx, spin_workers) {
-                        let part = worker_epoch(
-                            shared,
-                            &mut ws,
-                            epoch,
-                            lr,
-                            share.clone(),
-                            losses.as_deref().map(|v| &v[..]),
-                        );
-                        if part_tx.send(part).is_err() {
-                            break;
-                        }
-                    }
-                });
-                // Returning drops the job channels, so the threads already started end.
-                handles.push(spawned.map_err(|e| {
-                    Error::config(
-                        "threads",
-                        format!("cannot start training thread {} of {threads}: {e}", id + 1),
-                    )
-                })?);
-            }
-            drop(part_tx);
-            let result = epochs(&mut |epoch, lr, losses, progress| {
-                for job in &jobs {
-                    job.send((epoch, lr, losses.clone()))
-                        .expect("worker threads live until the run ends");
-                }
-                let mut parts = Vec::with_capacity(threads);
-                let mut last = 0;
-                while parts.len() < threads {
-                    if spin_coordinator && let Some(p) = spin_for(&part_rx, SPIN) {
-                        parts.push(p);
-                        continue;
-                    }
-                    match part_rx.recv_timeout(std::time::Duration::from_millis(50)) {
-                        Ok(p) => parts.push(p),
-                        Err(_) => {
-                            // A worker that ended while its epoch is pending has panicked (a
-                            // bug); stop waiting and let the scope re-raise the panic.
-                            if handles.iter().any(|h| h.is_finished()) {
-                                break;
-                            }
+            )
+        };
+        crate::driver::scoped_pool(workers, pin, &work, |pool| {
+            crate::driver::drive(&plan, stop, |epoch, lr, keep| {
+                ctx.epoch(
+                    epoch,
+                    lr,
+                    keep,
+                    &mut history,
+                    progress,
+                    &mut |losses, progress| {
+                        let job = (epoch, lr, losses.map(|l| Arc::new(l.to_vec())));
+                        let mut last = 0;
+                        let mut tick = || {
                             let done = shared.done.load(std::sync::atomic::Ordering::Relaxed);
                             if done != last {
                                 progress(Progress::Examples { epoch, done });
                                 last = done;
                             }
-                        }
-                    }
-                }
-                assert_eq!(parts.len(), threads, "a training thread panicked");
-                parts
-            });
-            drop(jobs);
-            result
-        })?;
+                        };
+                        pool.epoch(job, &mut tick)
+                            .ok_or_else(|| Error::config("threads", "a training thread panicked"))
+                    },
+                )
+            })
+        })?
+    };
+    ctx.finish(history, driven, base_lr, l2_form, &params)
+}
+
+/// A job for a worker thread: epoch, rate, per-example losses (curriculum orders).
+type Job = (usize, f32, Option<Arc<Vec<f32>>>);
+
+/// Runs an epoch's shares on the workers (inline or on the pool), reporting progress.
+type Runner<'r> =
+    dyn FnMut(Option<&[f32]>, &mut dyn FnMut(Progress<'_>)) -> Result<Vec<EpochPart>> + 'r;
+
+/// What one run's epochs read.
+struct Ctx<'a, O: Optimizer> {
+    shared: &'a Shared<'a, O>,
+    train: &'a SparseDataset,
+    valid: Option<&'a SparseDataset>,
+    cfg: &'a TrainConfig,
+    lambda: f64,
+}
+
+/// The best epoch's weights (bias last) and validation metrics, under early stopping.
+type Kept = (Vec<f32>, Option<Metrics>);
+
+impl<O: Optimizer> Ctx<'_, O> {
+    /// One epoch: trains it through `runner`, checks for divergence (loss, weights,
+    /// test scores), evaluates, reports and records it.
+    #[allow(clippy::too_many_arguments)]
+    fn epoch(
+        &self,
+        epoch: usize,
+        lr: f32,
+        keep: bool,
+        history: &mut Vec<EpochReport>,
+        progress: &mut dyn FnMut(Progress<'_>),
+        runner: &mut Runner<'_>,
+    ) -> Result<crate::driver::Epoch<Kept>> {
+        let (cfg, train, params) = (self.cfg, self.train, self.shared.params);
+        let losses = cfg.order.needs_losses().then(|| {
+            let m = snapshot(params, cfg, train);
+            let s = m.scores(train);
+            s.iter()
+                .zip(train.y())
+                .map(|(&z, &y)| cfg.loss.loss(z, y))
+                .collect::<Vec<f32>>()
+        });
+        self.shared
+            .done
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        // Every worker is idle between epochs, so the turn can restart at 0.
+        self.shared
+            .turn
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+        let start = Instant::now();
+        let parts = runner(losses.as_deref(), &mut *progress)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let total_loss: f64 = parts.iter().map(|p| p.loss.total()).sum();
+        let updates: u64 = parts.iter().map(|p| p.updates).sum();
+        let train_loss = total_loss / train.rows() as f64;
+        let diverged = |what| Error::Diverged {
+            epoch: epoch + 1,
+            lr,
+            l2: self.lambda,
+            what,
+        };
+        if !train_loss.is_finite() {
+            return Err(diverged("the training loss is"));
+        }
+        let model = snapshot(params, cfg, train);
+        // A loss can stay finite while weights overflow (the hinge's is 0 once every
+        // margin is huge): check the parameters themselves too.
+        if !model.is_finite() {
+            return Err(diverged("the weights are"));
+        }
+        let m = match self.valid.map(|v| metrics::evaluate(&model, v)).transpose() {
+            Err(Error::NonFiniteScore { .. }) => {
+                return Err(diverged("the scores on the test data are"));
+            }
+            other => other?,
+        };
+        let rep = EpochReport {
+            epoch: epoch + 1,
+            seconds,
+            lr,
+            train_loss,
+            test_loss: m.map(|m| m.loss),
+            test_accuracy: m.map(|m| m.accuracy),
+            test_auc: m.and_then(|m| m.auc),
+            updates,
+            nnz: train.nnz() as u64,
+            nnz_per_sec: train.nnz() as f64 / seconds.max(1e-12),
+        };
+        progress(Progress::Epoch(&rep));
+        history.push(rep);
+        Ok(crate::driver::Epoch {
+            seconds,
+            train: train_loss,
+            valid: m.map(|m| m.loss),
+            model: keep.then(|| {
+                let mut w = model.weights;
+                w.push(model.bias);
+                (w, m)
+            }),
+        })
     }
 
-    let last = history.last().expect("at least one epoch").epoch;
-    let (mut model, best_epoch, final_metrics) = match best {
-        Some((_, e, w, m)) => {
-            let mut model = snapshot(&params, cfg, train);
-            model.bias = if cfg.bias { w[d] } else { 0.0 };
-            model.weights = w[..d].to_vec();
-            (model, e, m)
+    /// The model to return (the best epoch's under early stopping), checked on the
+    /// training rows, with its summary and metadata.
+    fn finish(
+        &self,
+        history: Vec<EpochReport>,
+        driven: crate::driver::Driven<Kept>,
+        base_lr: f32,
+        l2_form: L2Form,
+        params: &SharedParams,
+    ) -> Result<TrainOutcome> {
+        let (cfg, train, d) = (self.cfg, self.train, self.train.cols());
+        let (mut model, best_epoch, final_metrics) = match driven.best {
+            Some((_, e, (w, m))) => {
+                let mut model = snapshot(params, cfg, train);
+                model.bias = if cfg.bias { w[d] } else { 0.0 };
+                model.weights = w[..d].to_vec();
+                (model, e, m)
+            }
+            None => {
+                let model = snapshot(params, cfg, train);
+                let m = self
+                    .valid
+                    .map(|v| metrics::evaluate(&model, v))
+                    .transpose()?;
+                (model, driven.epochs, m)
+            }
+        };
+        // Finite weights can still overflow a score on the training rows themselves
+        // (huge feature values): such a model could not predict its own data.
+        if model.scores(train).iter().any(|z| !z.is_finite()) {
+            return Err(Error::Diverged {
+                epoch: best_epoch,
+                lr: driven.scheduler.rate(best_epoch.saturating_sub(1)),
+                l2: self.lambda,
+                what: "the scores on the training data are",
+            });
         }
-        None => {
-            let model = snapshot(&params, cfg, train);
-            let m = valid.map(|v| metrics::evaluate(&model, v)).transpose()?;
-            (model, last, m)
-        }
-    };
-    // Finite weights can still overflow a score on the training rows themselves (huge
-    // feature values): such a model could not predict its own data.
-    if model.scores(train).iter().any(|z| !z.is_finite()) {
-        return Err(Error::Diverged {
-            epoch: best_epoch,
-            lr: sched.rate(best_epoch.saturating_sub(1)),
-            l2: lambda,
-            what: "the scores on the training data are",
+        let sh = self.shared;
+        let done = DoneReport {
+            model: cfg.loss.name(),
+            optimizer: cfg.optimizer.name(),
+            scheme: cfg.engine.scheme.name(),
+            threads: sh.threads,
+            oversubscribed: cfg.engine.oversubscribed(),
+            epochs: history.len(),
+            train_seconds: driven.train_seconds,
+            test_loss: final_metrics.map(|m| m.loss),
+            test_accuracy: final_metrics.map(|m| m.accuracy),
+            test_auc: final_metrics.and_then(|m| m.auc),
+            stopped_early: driven.stopped_early,
+            stopped_by_caller: driven.stopped_by_caller,
+            best_epoch,
+            lr: base_lr,
+            l2: self.lambda,
+            l2_form,
+            replicated: sh.hot_list.len(),
+            shuffle_block: sh.block,
+        };
+        model.meta = serde_json::json!({
+            "optimizer": cfg.optimizer,
+            "lr": base_lr,
+            "schedule": cfg.effective_schedule(),
+            "l2": self.lambda,
+            "l1": cfg.l1,
+            "l2_form": l2_form,
+            "epochs": history.len(),
+            "best_epoch": best_epoch,
+            "train_rows": train.rows(),
+            "seed": cfg.seed,
+            "scheme": cfg.engine.scheme,
+            "threads": sh.threads,
+            "wildsgd": env!("CARGO_PKG_VERSION"),
         });
+        Ok(TrainOutcome {
+            model,
+            epochs: history,
+            done,
+        })
     }
-    let done = DoneReport {
-        model: cfg.loss.name(),
-        optimizer: cfg.optimizer.name(),
-        scheme: cfg.engine.scheme.name(),
-        threads,
-        oversubscribed: cfg.engine.oversubscribed(),
-        epochs: history.len(),
-        train_seconds,
-        test_loss: final_metrics.map(|m| m.loss),
-        test_accuracy: final_metrics.map(|m| m.accuracy),
-        test_auc: final_metrics.and_then(|m| m.auc),
-        stopped_early,
-        stopped_by_caller: stop.get(),
-        best_epoch,
-        lr: base_lr,
-        l2: lambda,
-        l2_form,
-        replicated: shared.hot_list.len(),
-        shuffle_block: shared.block,
-    };
-    model.meta = serde_json::json!({
-        "optimizer": cfg.optimizer,
-        "lr": base_lr,
-        "schedule": cfg.effective_schedule(),
-        "l2": lambda,
-        "l1": cfg.l1,
-        "l2_form": l2_form,
-        "epochs": history.len(),
-        "best_epoch": best_epoch,
-        "train_rows": n,
-        "seed": cfg.seed,
-        "scheme": cfg.engine.scheme,
-        "threads": threads,
-        "wildsgd": env!("CARGO_PKG_VERSION"),
-    });
-    Ok(TrainOutcome {
-        model,
-        epochs: history,
-        done,
-    })
 }
 
 /// Checks the dense per-coordinate arrays of a run against the memory budget: the
