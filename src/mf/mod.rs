@@ -44,7 +44,7 @@ use crate::data::RatingsDataset;
 use crate::engine::{EngineConfig, Scheme, pin_current};
 use crate::error::{Error, Result};
 use crate::optim::{Optimizer, OptimizerKind};
-use crate::schedule::{Schedule, Scheduler};
+use crate::schedule::Schedule;
 use kernel::{AUX, G_BIAS, G_FACTORS, LAMBDA};
 use store::Table;
 
@@ -604,63 +604,10 @@ fn fit_dyn(
     progress: &mut dyn FnMut(MfProgress<'_>),
     stop: &std::cell::Cell<bool>,
 ) -> Result<MfOutcome> {
-    cfg.check()?;
-    if train.is_empty() {
-        return Err(Error::config("data", "the training file has no ratings"));
-    }
-    if train.implicit {
-        return Err(Error::config(
-            "data",
-            "the training file lists (user, item) pairs without ratings (implicit feedback); matrix factorization here fits explicit ratings (implicit feedback would need negative sampling, which wildsgd does not do)",
-        ));
-    }
-    if cfg.early_stop.is_some() && valid.is_none() {
-        return Err(Error::config(
-            "early-stop",
-            "needs validation data (--test or --holdout)",
-        ));
-    }
-    if valid.is_some_and(|v| v.implicit) {
-        return Err(Error::config(
-            "test",
-            "the validation file lists (user, item) pairs without ratings; RMSE needs ratings",
-        ));
-    }
+    check_inputs(train, valid, cfg)?;
     let (n, k) = (train.len(), cfg.rank);
     let (nu, ni) = (train.n_users(), train.n_items());
-    if train.users.len() != n
-        || train.items.len() != n
-        || train.users.iter().any(|&u| u as usize >= nu)
-        || train.items.iter().any(|&i| i as usize >= ni)
-    {
-        return Err(Error::config(
-            "data",
-            "users, items and ratings must have one entry per rating, each id below the number of user (item) ids",
-        ));
-    }
-    crate::memory::check_threads(cfg.engine.effective_threads())?;
-    // Factors and their optimizer state, for users and items, with padding.
-    let per_row = 4 * (k as u64 + 16) * (2 + STATE_SLOTS_MAX);
-    crate::memory::check(
-        format!("factors of rank {k} for {nu} users and {ni} items"),
-        crate::memory::bytes_of(&[(nu + ni) as u64, per_row]),
-        "lower --rank (or raise --max-memory)",
-    )?;
-    let mean = train.ratings.iter().map(|&r| f64::from(r)).sum::<f64>() / n as f64;
-    let var = train
-        .ratings
-        .iter()
-        .map(|&r| (f64::from(r) - mean).powi(2))
-        .sum::<f64>()
-        / n as f64;
-    let scale = if var.sqrt() > 1e-6 { var.sqrt() } else { 1.0 };
-    let (mean, scale) = (mean as f32, scale as f32);
-    let min_rating = train.ratings.iter().copied().fold(f32::INFINITY, f32::min);
-    let max_rating = train
-        .ratings
-        .iter()
-        .copied()
-        .fold(f32::NEG_INFINITY, f32::max);
+    let (mean, scale, min_rating, max_rating) = standardization(&train.ratings);
 
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
     let mut entries: Vec<Entry> = (0..n)
@@ -702,23 +649,7 @@ fn fit_dyn(
     let chunks = n.div_ceil(CHUNK);
     let mut order: Vec<u32> = (0..chunks as u32).collect();
 
-    let mut rated: Vec<(u32, u32)> = train
-        .users
-        .iter()
-        .copied()
-        .zip(train.items.iter().copied())
-        .collect();
-    rated.sort_unstable();
-    rated.dedup();
-    let mut rated_offsets = vec![0u64; nu + 1];
-    for &(u, _) in &rated {
-        rated_offsets[u as usize + 1] += 1;
-    }
-    for u in 0..nu {
-        rated_offsets[u + 1] += rated_offsets[u];
-    }
-    let rated_items: Vec<u32> = rated.iter().map(|&(_, i)| i).collect();
-    drop(rated);
+    let (rated_offsets, rated_items) = rated_lists(train);
     let meta = serde_json::json!({
         "optimizer": cfg.optimizer_name(),
         "scheme": scheme.name(),
@@ -778,14 +709,14 @@ fn fit_dyn(
         }
     };
     let base_lr = cfg.effective_lr();
-    let mut sched = Scheduler::new(cfg.schedule.unwrap_or(Schedule::Constant), base_lr);
+    let plan = crate::driver::Plan {
+        epochs: cfg.epochs,
+        early_stop: cfg.early_stop,
+        schedule: cfg.schedule.unwrap_or(Schedule::Constant),
+        base_lr,
+    };
     let mut reports = Vec::with_capacity(cfg.epochs.min(1024));
-    let mut best: Option<(f64, usize, MfModel)> = None;
-    let mut since_best = 0;
-    let mut total = 0.0;
-    let mut stopped_early = false;
-    for epoch in 0..cfg.epochs {
-        let lr = sched.rate(epoch);
+    let driven = crate::driver::drive(&plan, stop, |epoch, lr, keep| {
         let mut erng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed.wrapping_add(1 + epoch as u64));
         order.shuffle(&mut erng);
         let start = Instant::now();
@@ -805,7 +736,6 @@ fn fit_dyn(
             _ => chunk_epoch(&run, &entries, &order, scheme, &mut tick),
         };
         let seconds = start.elapsed().as_secs_f64();
-        total += seconds;
         if !se.is_finite() {
             return Err(Error::Diverged {
                 epoch: epoch + 1,
@@ -819,11 +749,10 @@ fn fit_dyn(
             Some(v) => {
                 let m = snapshot(&t);
                 let MfMetrics { rmse, mae, .. } = v.metrics(&m);
-                (Some(rmse), Some(mae), cfg.early_stop.map(|_| m))
+                (Some(rmse), Some(mae), keep.then_some(m))
             }
             None => (None, None, None),
         };
-        sched.observe(test_rmse.unwrap_or(train_rmse));
         let rep = MfEpochReport {
             epoch: epoch + 1,
             seconds,
@@ -836,23 +765,15 @@ fn fit_dyn(
         };
         progress(MfProgress::Epoch(&rep));
         reports.push(rep);
-        if stop.get() {
-            break;
-        }
-        if let (Some(rmse), Some(m)) = (test_rmse, snap) {
-            if best.as_ref().is_none_or(|b| rmse < b.0) {
-                best = Some((rmse, epoch + 1, m));
-                since_best = 0;
-            } else {
-                since_best += 1;
-                if Some(since_best) >= cfg.early_stop {
-                    stopped_early = true;
-                    break;
-                }
-            }
-        }
-    }
-    let (mut model, best_epoch) = match best {
+        Ok(crate::driver::Epoch {
+            seconds,
+            train: train_rmse,
+            valid: test_rmse,
+            model: snap,
+        })
+    })?;
+    let (total, stopped_early) = (driven.train_seconds, driven.stopped_early);
+    let (mut model, best_epoch) = match driven.best {
         Some((_, e, m)) => (m, e),
         None => (snapshot(&t), reports.len()),
     };
@@ -869,7 +790,7 @@ fn fit_dyn(
     {
         return Err(Error::Diverged {
             epoch: best_epoch,
-            lr: sched.rate(best_epoch.saturating_sub(1)),
+            lr: driven.scheduler.rate(best_epoch.saturating_sub(1)),
             l2: f64::from(cfg.effective_l2()),
             what: "the factors are",
         });
@@ -899,7 +820,7 @@ fn fit_dyn(
         test_rmse,
         test_mae,
         stopped_early,
-        stopped_by_caller: stop.get(),
+        stopped_by_caller: driven.stopped_by_caller,
         best_epoch,
         lr: base_lr,
         l2,
@@ -914,6 +835,99 @@ fn fit_dyn(
         epochs: reports,
         done,
     })
+}
+
+/// Refuses what training cannot use: bad settings, empty or implicit data, early
+/// stopping without validation data, inconsistent columns; and what would not fit in
+/// memory (the threads' stacks, the factors and their state).
+fn check_inputs(
+    train: &RatingsDataset,
+    valid: Option<&RatingsDataset>,
+    cfg: &MfConfig,
+) -> Result<()> {
+    cfg.check()?;
+    if train.is_empty() {
+        return Err(Error::config("data", "the training file has no ratings"));
+    }
+    if train.implicit {
+        return Err(Error::config(
+            "data",
+            "the training file lists (user, item) pairs without ratings (implicit feedback); matrix factorization here fits explicit ratings (implicit feedback would need negative sampling, which wildsgd does not do)",
+        ));
+    }
+    if cfg.early_stop.is_some() && valid.is_none() {
+        return Err(Error::config(
+            "early-stop",
+            "needs validation data (--test or --holdout)",
+        ));
+    }
+    if valid.is_some_and(|v| v.implicit) {
+        return Err(Error::config(
+            "test",
+            "the validation file lists (user, item) pairs without ratings; RMSE needs ratings",
+        ));
+    }
+    let (n, k) = (train.len(), cfg.rank);
+    let (nu, ni) = (train.n_users(), train.n_items());
+    if train.users.len() != n
+        || train.items.len() != n
+        || train.users.iter().any(|&u| u as usize >= nu)
+        || train.items.iter().any(|&i| i as usize >= ni)
+    {
+        return Err(Error::config(
+            "data",
+            "users, items and ratings must have one entry per rating, each id below the number of user (item) ids",
+        ));
+    }
+    crate::memory::check_threads(cfg.engine.effective_threads())?;
+    // Factors and their optimizer state, for users and items, with padding.
+    let per_row = 4 * (k as u64 + 16) * (2 + STATE_SLOTS_MAX);
+    crate::memory::check(
+        format!("factors of rank {k} for {nu} users and {ni} items"),
+        crate::memory::bytes_of(&[(nu + ni) as u64, per_row]),
+        "lower --rank (or raise --max-memory)",
+    )?;
+    Ok(())
+}
+
+/// The ratings' mean and standard deviation (1 when they are all equal), and their
+/// range: training runs on (r − mean) / scale.
+fn standardization(ratings: &[f32]) -> (f32, f32, f32, f32) {
+    let n = ratings.len().max(1) as f64;
+    let mean = ratings.iter().map(|&r| f64::from(r)).sum::<f64>() / n;
+    let var = ratings
+        .iter()
+        .map(|&r| (f64::from(r) - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    let scale = if var.sqrt() > 1e-6 { var.sqrt() } else { 1.0 };
+    let (mean, scale) = (mean as f32, scale as f32);
+    let min_rating = ratings.iter().copied().fold(f32::INFINITY, f32::min);
+    let max_rating = ratings.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    (mean, scale, min_rating, max_rating)
+}
+
+/// The items each user rated in training, as offsets (users + 1) and sorted dense item
+/// indices (what `recommend` leaves out).
+fn rated_lists(train: &RatingsDataset) -> (Vec<u64>, Vec<u32>) {
+    let nu = train.n_users();
+    let mut rated: Vec<(u32, u32)> = train
+        .users
+        .iter()
+        .copied()
+        .zip(train.items.iter().copied())
+        .collect();
+    rated.sort_unstable();
+    rated.dedup();
+    let mut rated_offsets = vec![0u64; nu + 1];
+    for &(u, _) in &rated {
+        rated_offsets[u as usize + 1] += 1;
+    }
+    for u in 0..nu {
+        rated_offsets[u + 1] += rated_offsets[u];
+    }
+    let rated_items: Vec<u32> = rated.iter().map(|&(_, i)| i).collect();
+    (rated_offsets, rated_items)
 }
 
 /// `O::STATE`, for a value whose type the optimizer macro chose.
