@@ -1,8 +1,12 @@
-//! What every trainer shares: the epoch loop ([`drive`]: learning-rate schedule, early
-//! stopping with the best epoch kept, a caller's stop request, training time) and the
-//! pool of persistent worker threads that runs each epoch's shares ([`scoped_pool`]).
-//! Linear models and matrix factorization both train through [`drive`]; what an epoch
-//! does, how divergence is detected and what is reported stays with each trainer.
+//! The engine every model trains through. A model is a [`Task`]: its workers' private
+//! state, what an epoch sends them, one worker's share of an epoch, and the end of an
+//! epoch (divergence checks, evaluation, report). [`run_task`] runs any task: inline on
+//! the calling thread or on the pool of persistent pinned worker threads
+//! ([`scoped_pool`]), under the one epoch loop ([`drive`]: learning-rate schedule,
+//! early stopping with the best epoch kept, the caller's stop request, training time),
+//! reporting progress while an epoch runs. Linear models (`train`) and matrix
+//! factorization (`mf`) are its two tasks; schemes are how a task's `work` shares the
+//! parameters.
 
 use std::cell::Cell;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
@@ -93,6 +97,118 @@ pub(crate) fn drive<M>(
         }
     }
     Ok(out)
+}
+
+/// A model the engine can train. `work` runs on worker threads (or inline), everything
+/// else on the calling thread while the workers wait.
+pub(crate) trait Task: Sync {
+    /// A worker's private state, kept across epochs.
+    type Worker: Send;
+    /// What every worker receives for an epoch.
+    type Job: Clone + Send;
+    /// What a worker returns for an epoch.
+    type Part: Send;
+    /// The best epoch's model, kept under early stopping.
+    type Kept;
+    /// An epoch's report.
+    type Report;
+    /// One state per worker (their number is the thread count).
+    fn workers(&self) -> Vec<Self::Worker>;
+    /// Prepares epoch `epoch` at rate `lr` (orders, counters) and says what the workers get.
+    fn job(&self, epoch: usize, lr: f32) -> Self::Job;
+    /// One worker's share of the epoch; `tick(done)` reports progress when run inline.
+    fn work(
+        &self,
+        worker: &mut Self::Worker,
+        job: Self::Job,
+        tick: &mut dyn FnMut(usize),
+    ) -> Self::Part;
+    /// Units done in the current epoch, over all workers (progress while they run).
+    fn done(&self) -> usize;
+    /// The end of an epoch from the workers' parts: divergence checks, evaluation, the
+    /// model to keep (when `keep`), the report.
+    fn end_epoch(
+        &self,
+        epoch: usize,
+        lr: f32,
+        keep: bool,
+        parts: Vec<Self::Part>,
+        seconds: f64,
+    ) -> Result<(Epoch<Self::Kept>, Self::Report)>;
+}
+
+/// What a running task tells its caller.
+#[derive(Debug)]
+pub(crate) enum Event<'a, R> {
+    /// Units done so far in an epoch.
+    Done { epoch: usize, done: usize },
+    /// An epoch ended.
+    Epoch(&'a R),
+}
+
+/// Where a task's workers run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Placement {
+    /// On the calling thread (one worker), not on the pool.
+    pub(crate) inline: bool,
+    /// Pin pool threads to cores.
+    pub(crate) pin: bool,
+}
+
+/// Trains `task` under `plan`; returns how the run ended and every epoch's report.
+///
+/// # Errors
+/// The task's errors (divergence, evaluation), or a worker thread that cannot start or
+/// panicked.
+pub(crate) fn run_task<T: Task>(
+    task: &T,
+    plan: &Plan,
+    stop: &Cell<bool>,
+    place: Placement,
+    events: &mut dyn FnMut(Event<'_, T::Report>),
+) -> Result<(Driven<T::Kept>, Vec<T::Report>)> {
+    let mut reports = Vec::with_capacity(plan.epochs.min(1024));
+    let mut workers = task.workers();
+    let driven = if place.inline {
+        let worker = &mut workers[0];
+        drive(plan, stop, |epoch, lr, keep| {
+            let job = task.job(epoch, lr);
+            let start = Instant::now();
+            let part = task.work(worker, job, &mut |done| {
+                events(Event::Done { epoch, done });
+            });
+            let seconds = start.elapsed().as_secs_f64();
+            let (ep, rep) = task.end_epoch(epoch, lr, keep, vec![part], seconds)?;
+            events(Event::Epoch(&rep));
+            reports.push(rep);
+            Ok(ep)
+        })?
+    } else {
+        let work = |w: &mut T::Worker, job: T::Job| task.work(w, job, &mut |_| {});
+        scoped_pool(workers, place.pin, &work, |pool| {
+            drive(plan, stop, |epoch, lr, keep| {
+                let job = task.job(epoch, lr);
+                let start = Instant::now();
+                let mut last = 0;
+                let mut tick = || {
+                    let done = task.done();
+                    if done != last {
+                        events(Event::Done { epoch, done });
+                        last = done;
+                    }
+                };
+                let parts = pool
+                    .epoch(job, &mut tick)
+                    .ok_or_else(|| Error::config("threads", "a worker thread panicked"))?;
+                let seconds = start.elapsed().as_secs_f64();
+                let (ep, rep) = task.end_epoch(epoch, lr, keep, parts, seconds)?;
+                events(Event::Epoch(&rep));
+                reports.push(rep);
+                Ok(ep)
+            })
+        })?
+    };
+    Ok((driven, reports))
 }
 
 /// How long a thread polls a channel before blocking on it. A blocked thread's core may

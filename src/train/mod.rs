@@ -23,7 +23,6 @@ mod kernel;
 mod order;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -488,19 +487,6 @@ fn run<O: Optimizer>(
             .unwrap_or(0),
         done: Default::default(),
     };
-    let mut workers: Vec<WorkerState> = (0..threads)
-        .map(|w| WorkerState {
-            id: w,
-            rng: Xoshiro256PlusPlus::seed_from_u64(
-                cfg.seed ^ 0xA5A5_5A5A ^ (w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            ),
-            perm: Vec::new(),
-            scratch: (shared.batch > 1).then(|| BatchScratch::new(coords)),
-            t: 0,
-            scale: 1.0,
-            queue: DelayQueue::default(),
-        })
-        .collect();
     let base_lr = cfg.effective_lr(train);
     let plan = crate::driver::Plan {
         epochs: cfg.epochs,
@@ -508,102 +494,79 @@ fn run<O: Optimizer>(
         schedule: cfg.effective_schedule(),
         base_lr,
     };
-    let ctx = Ctx {
+    let task = Linear {
         shared: &shared,
         train,
         valid,
         cfg,
         lambda,
+        coords,
     };
-    let mut history = Vec::with_capacity(cfg.epochs.min(1024));
-    let driven = if cfg.engine.scheme == Scheme::Sequential {
-        let ws = &mut workers[0];
-        crate::driver::drive(&plan, stop, |epoch, lr, keep| {
-            ctx.epoch(epoch, lr, keep, &mut history, progress, &mut |losses, _| {
-                Ok(vec![worker_epoch(&shared, ws, epoch, lr, 0..n, losses)])
-            })
-        })?
-    } else {
-        let pin = cfg.engine.pin && !cfg.engine.oversubscribed();
-        let work = |ws: &mut WorkerState, (epoch, lr, losses): Job| {
-            let share = ws.id * n / threads..(ws.id + 1) * n / threads;
-            worker_epoch(
-                &shared,
-                ws,
-                epoch,
-                lr,
-                share,
-                losses.as_deref().map(|v| &v[..]),
-            )
-        };
-        crate::driver::scoped_pool(workers, pin, &work, |pool| {
-            crate::driver::drive(&plan, stop, |epoch, lr, keep| {
-                ctx.epoch(
-                    epoch,
-                    lr,
-                    keep,
-                    &mut history,
-                    progress,
-                    &mut |losses, progress| {
-                        let job = (epoch, lr, losses.map(|l| Arc::new(l.to_vec())));
-                        let mut last = 0;
-                        let mut tick = || {
-                            let done = shared.done.load(std::sync::atomic::Ordering::Relaxed);
-                            if done != last {
-                                progress(Progress::Examples { epoch, done });
-                                last = done;
-                            }
-                        };
-                        pool.epoch(job, &mut tick)
-                            .ok_or_else(|| Error::config("threads", "a training thread panicked"))
-                    },
-                )
-            })
-        })?
+    let place = crate::driver::Placement {
+        inline: cfg.engine.scheme == Scheme::Sequential,
+        pin: cfg.engine.pin && !cfg.engine.oversubscribed(),
     };
-    ctx.finish(history, driven, base_lr, l2_form, &params)
+    let (driven, history) =
+        crate::driver::run_task(&task, &plan, stop, place, &mut |ev| match ev {
+            crate::driver::Event::Done { epoch, done } => {
+                progress(Progress::Examples { epoch, done })
+            }
+            crate::driver::Event::Epoch(rep) => progress(Progress::Epoch(rep)),
+        })?;
+    task.finish(history, driven, base_lr, l2_form, &params)
 }
 
 /// A job for a worker thread: epoch, rate, per-example losses (curriculum orders).
 type Job = (usize, f32, Option<Arc<Vec<f32>>>);
 
-/// Runs an epoch's shares on the workers (inline or on the pool), reporting progress.
-type Runner<'r> =
-    dyn FnMut(Option<&[f32]>, &mut dyn FnMut(Progress<'_>)) -> Result<Vec<EpochPart>> + 'r;
-
-/// What one run's epochs read.
-struct Ctx<'a, O: Optimizer> {
+/// A linear model as a task of the engine: the kernel and the shared parameters, the
+/// training and validation data.
+struct Linear<'a, O: Optimizer> {
     shared: &'a Shared<'a, O>,
     train: &'a SparseDataset,
     valid: Option<&'a SparseDataset>,
     cfg: &'a TrainConfig,
     lambda: f64,
+    coords: usize,
 }
 
 /// The best epoch's weights (bias last) and validation metrics, under early stopping.
 type Kept = (Vec<f32>, Option<Metrics>);
 
-impl<O: Optimizer> Ctx<'_, O> {
-    /// One epoch: trains it through `runner`, checks for divergence (loss, weights,
-    /// test scores), evaluates, reports and records it.
-    #[allow(clippy::too_many_arguments)]
-    fn epoch(
-        &self,
-        epoch: usize,
-        lr: f32,
-        keep: bool,
-        history: &mut Vec<EpochReport>,
-        progress: &mut dyn FnMut(Progress<'_>),
-        runner: &mut Runner<'_>,
-    ) -> Result<crate::driver::Epoch<Kept>> {
-        let (cfg, train, params) = (self.cfg, self.train, self.shared.params);
+impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
+    type Worker = WorkerState;
+    type Job = Job;
+    type Part = EpochPart;
+    type Kept = Kept;
+    type Report = EpochReport;
+
+    fn workers(&self) -> Vec<WorkerState> {
+        (0..self.shared.threads)
+            .map(|w| WorkerState {
+                id: w,
+                rng: Xoshiro256PlusPlus::seed_from_u64(
+                    self.cfg.seed ^ 0xA5A5_5A5A ^ (w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                ),
+                perm: Vec::new(),
+                scratch: (self.shared.batch > 1).then(|| BatchScratch::new(self.coords)),
+                t: 0,
+                scale: 1.0,
+                queue: DelayQueue::default(),
+            })
+            .collect()
+    }
+
+    fn job(&self, epoch: usize, lr: f32) -> Job {
+        let (cfg, train) = (self.cfg, self.train);
         let losses = cfg.order.needs_losses().then(|| {
-            let m = snapshot(params, cfg, train);
+            let m = snapshot(self.shared.params, cfg, train);
             let s = m.scores(train);
-            s.iter()
-                .zip(train.y())
-                .map(|(&z, &y)| cfg.loss.loss(z, y))
-                .collect::<Vec<f32>>()
+            Arc::new(
+                s.iter()
+                    .zip(train.y())
+                    .map(|(&z, &y)| cfg.loss.loss(z, y))
+                    .collect::<Vec<f32>>(),
+            )
         });
         self.shared
             .done
@@ -612,9 +575,36 @@ impl<O: Optimizer> Ctx<'_, O> {
         self.shared
             .turn
             .store(0, std::sync::atomic::Ordering::Relaxed);
-        let start = Instant::now();
-        let parts = runner(losses.as_deref(), &mut *progress)?;
-        let seconds = start.elapsed().as_secs_f64();
+        (epoch, lr, losses)
+    }
+
+    fn work(&self, ws: &mut WorkerState, job: Job, _tick: &mut dyn FnMut(usize)) -> EpochPart {
+        let (n, threads) = (self.train.rows(), self.shared.threads);
+        let share = ws.id * n / threads..(ws.id + 1) * n / threads;
+        let (epoch, lr, losses) = job;
+        worker_epoch(
+            self.shared,
+            ws,
+            epoch,
+            lr,
+            share,
+            losses.as_deref().map(|v| &v[..]),
+        )
+    }
+
+    fn done(&self) -> usize {
+        self.shared.done.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn end_epoch(
+        &self,
+        epoch: usize,
+        lr: f32,
+        keep: bool,
+        parts: Vec<EpochPart>,
+        seconds: f64,
+    ) -> Result<(crate::driver::Epoch<Kept>, EpochReport)> {
+        let (cfg, train, params) = (self.cfg, self.train, self.shared.params);
         let total_loss: f64 = parts.iter().map(|p| p.loss.total()).sum();
         let updates: u64 = parts.iter().map(|p| p.updates).sum();
         let train_loss = total_loss / train.rows() as f64;
@@ -651,9 +641,7 @@ impl<O: Optimizer> Ctx<'_, O> {
             nnz: train.nnz() as u64,
             nnz_per_sec: train.nnz() as f64 / seconds.max(1e-12),
         };
-        progress(Progress::Epoch(&rep));
-        history.push(rep);
-        Ok(crate::driver::Epoch {
+        let ep = crate::driver::Epoch {
             seconds,
             train: train_loss,
             valid: m.map(|m| m.loss),
@@ -662,9 +650,12 @@ impl<O: Optimizer> Ctx<'_, O> {
                 w.push(model.bias);
                 (w, m)
             }),
-        })
+        };
+        Ok((ep, rep))
     }
+}
 
+impl<O: Optimizer> Linear<'_, O> {
     /// The model to return (the best epoch's under early stopping), checked on the
     /// training rows, with its summary and metadata.
     fn finish(
