@@ -155,6 +155,9 @@ pub(crate) struct Placement {
     pub(crate) pin: bool,
 }
 
+/// How a task's run ended, and every epoch's report.
+pub(crate) type Trained<T> = (Driven<<T as Task>::Kept>, Vec<<T as Task>::Report>);
+
 /// Trains `task` under `plan`; returns how the run ended and every epoch's report.
 ///
 /// # Errors
@@ -166,7 +169,7 @@ pub(crate) fn run_task<T: Task>(
     stop: &Cell<bool>,
     place: Placement,
     events: &mut dyn FnMut(Event<'_, T::Report>),
-) -> Result<(Driven<T::Kept>, Vec<T::Report>)> {
+) -> Result<Trained<T>> {
     let mut reports = Vec::with_capacity(plan.epochs.min(1024));
     let mut workers = task.workers();
     let driven = if place.inline {
