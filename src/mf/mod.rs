@@ -27,10 +27,9 @@ pub mod kernel;
 mod model;
 mod store;
 
-use std::sync::Mutex;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -41,7 +40,7 @@ pub use kernel::{Entry, Rule};
 pub use model::{MfMetrics, MfModel, Recommendation};
 
 use crate::data::RatingsDataset;
-use crate::engine::{EngineConfig, Scheme, pin_current};
+use crate::engine::{EngineConfig, Scheme};
 use crate::error::{Error, Result};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::schedule::Schedule;
@@ -643,11 +642,11 @@ fn fit_dyn(
 
     let threads = cfg.engine.effective_threads();
     let scheme = cfg.engine.scheme;
-    let pin = cfg.engine.pin && !cfg.engine.oversubscribed() && scheme != Scheme::Sequential;
+    let pin = cfg.engine.pin && !cfg.engine.oversubscribed() && threads > 1;
     let nb = cfg.grid_for(threads);
     let grid = (scheme == Scheme::Block).then(|| blocks::Grid::new(&entries, nu, ni, nb, cfg.seed));
     let chunks = n.div_ceil(CHUNK);
-    let mut order: Vec<u32> = (0..chunks as u32).collect();
+    let order: Vec<u32> = (0..chunks as u32).collect();
 
     let (rated_offsets, rated_items) = rated_lists(train);
     let meta = serde_json::json!({
@@ -715,63 +714,33 @@ fn fit_dyn(
         schedule: cfg.schedule.unwrap_or(Schedule::Constant),
         base_lr,
     };
-    let mut reports = Vec::with_capacity(cfg.epochs.min(1024));
-    let driven = crate::driver::drive(&plan, stop, |epoch, lr, keep| {
-        let mut erng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed.wrapping_add(1 + epoch as u64));
-        order.shuffle(&mut erng);
-        let start = Instant::now();
-        let mut tick = |done| progress(MfProgress::Ratings { epoch, done });
-        let run = Run {
-            pass: pass.as_ref(),
-            lr,
-            t_base: (epoch * n) as u64 + 1,
-            threads,
-            pin,
-        };
-        let se = match scheme {
-            Scheme::Block => {
-                let g = grid.as_ref().expect("grid built for block");
-                block_epoch(&run, g, cfg.seed ^ ((epoch as u64) << 20), &mut tick)
+    let task = Mf {
+        pass: pass.as_ref(),
+        tables: &t,
+        snapshot: &snapshot,
+        entries: &entries,
+        grid: grid.as_ref(),
+        scheme,
+        threads,
+        seed: cfg.seed,
+        order: Mutex::new(order),
+        lock: Mutex::new(()),
+        done: AtomicUsize::new(0),
+        valid: valid_map.as_ref(),
+        scale,
+        l2: cfg.effective_l2(),
+    };
+    let place = crate::driver::Placement {
+        inline: scheme == Scheme::Sequential || threads == 1,
+        pin,
+    };
+    let (driven, reports) =
+        crate::driver::run_task(&task, &plan, stop, place, &mut |ev| match ev {
+            crate::driver::Event::Done { epoch, done } => {
+                progress(MfProgress::Ratings { epoch, done })
             }
-            _ => chunk_epoch(&run, &entries, &order, scheme, &mut tick),
-        };
-        let seconds = start.elapsed().as_secs_f64();
-        if !se.is_finite() {
-            return Err(Error::Diverged {
-                epoch: epoch + 1,
-                lr,
-                l2: f64::from(cfg.effective_l2()),
-                what: "the training error is",
-            });
-        }
-        let train_rmse = (se / n as f64).sqrt() * f64::from(scale);
-        let (test_rmse, test_mae, snap) = match &valid_map {
-            Some(v) => {
-                let m = snapshot(&t);
-                let MfMetrics { rmse, mae, .. } = v.metrics(&m);
-                (Some(rmse), Some(mae), keep.then_some(m))
-            }
-            None => (None, None, None),
-        };
-        let rep = MfEpochReport {
-            epoch: epoch + 1,
-            seconds,
-            lr,
-            train_rmse,
-            test_rmse,
-            test_mae,
-            updates: n as u64,
-            ratings_per_sec: n as f64 / seconds.max(1e-12),
-        };
-        progress(MfProgress::Epoch(&rep));
-        reports.push(rep);
-        Ok(crate::driver::Epoch {
-            seconds,
-            train: train_rmse,
-            valid: test_rmse,
-            model: snap,
-        })
-    })?;
+            crate::driver::Event::Epoch(rep) => progress(MfProgress::Epoch(rep)),
+        })?;
     let (total, stopped_early) = (driven.train_seconds, driven.stopped_early);
     let (mut model, best_epoch) = match driven.best {
         Some((_, e, m)) => (m, e),
@@ -944,161 +913,203 @@ fn aux_init(slot: usize, lambda: f32) -> f32 {
     }
 }
 
-/// What every epoch runner needs.
-struct Run<'a> {
+/// Matrix factorization as a task of the engine: the rating entries (shuffled chunks,
+/// or the FPSG grid), the update rule over the factor tables, the validation ratings.
+struct Mf<'a> {
     pass: &'a dyn Pass,
+    tables: &'a Tables,
+    snapshot: &'a (dyn Fn(&Tables) -> MfModel + Sync),
+    entries: &'a [Entry],
+    grid: Option<&'a blocks::Grid>,
+    scheme: Scheme,
+    threads: usize,
+    seed: u64,
+    /// The chunk order, reshuffled every epoch (chunk schemes).
+    order: Mutex<Vec<u32>>,
+    /// The `locked` scheme's one lock.
+    lock: Mutex<()>,
+    /// Ratings done in the current epoch.
+    done: AtomicUsize,
+    valid: Option<&'a model::Resolved<'a>>,
+    scale: f32,
+    l2: f32,
+}
+
+/// What every worker gets for an epoch.
+#[derive(Clone)]
+struct MfJob {
     lr: f32,
     /// Global step number of the epoch's first rating.
     t_base: u64,
-    threads: usize,
-    pin: bool,
+    /// Chunk order (chunk schemes).
+    order: Arc<Vec<u32>>,
+    /// The epoch's block scheduler (block scheme).
+    sched: Option<Arc<blocks::Scheduler>>,
 }
 
-/// Runs `work(w)` on `threads` scoped threads (thread 0 included) while the calling
-/// thread reports `done` to `tick` about every 50 ms; returns the sum of the results
-/// (NaN if a worker panicked, which the caller reports as divergence).
-fn on_threads(
-    threads: usize,
-    done: &AtomicUsize,
-    tick: &mut dyn FnMut(usize),
-    work: &(dyn Fn(usize) -> f64 + Sync),
-) -> f64 {
-    let main = std::thread::current();
-    // Workers count themselves out before waking the main thread, so it never waits on
-    // a worker that has finished its work but not yet exited.
-    let finished = AtomicUsize::new(0);
-    std::thread::scope(|s| {
-        // A worker whose thread cannot be started (too many threads for the system)
-        // runs here, on the calling thread, once the loop below is over.
-        let mut inline = Vec::new();
-        let mut handles = Vec::with_capacity(threads);
-        for w in 0..threads {
-            let (main, finished) = (main.clone(), &finished);
-            let spawned = std::thread::Builder::new().spawn_scoped(s, move || {
-                let r = work(w);
-                finished.fetch_add(1, std::sync::atomic::Ordering::Release);
-                main.unpark();
-                r
-            });
-            match spawned {
-                Ok(h) => handles.push(h),
-                Err(_) => {
-                    inline.push(w);
-                    finished.fetch_add(1, std::sync::atomic::Ordering::Release);
-                }
-            }
-        }
-        let inline_sum: f64 = inline.iter().map(|&w| work(w)).sum();
-        // Also stop once every thread has exited: a panicked worker never counts itself.
-        while finished.load(std::sync::atomic::Ordering::Acquire) < threads
-            && !handles.iter().all(|h| h.is_finished())
-        {
-            std::thread::park_timeout(std::time::Duration::from_millis(50));
-            tick(done.load(Relaxed));
-        }
-        inline_sum
-            + handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or(f64::NAN))
-                .sum::<f64>()
-    })
-}
+impl crate::driver::Task for Mf<'_> {
+    /// The worker's number and its scratch buffer.
+    type Worker = (usize, Vec<f32>);
+    type Job = MfJob;
+    /// The worker's sum of squared errors.
+    type Part = f64;
+    type Kept = MfModel;
+    type Report = MfEpochReport;
 
-/// One epoch of the sequential, hogwild or locked scheme over the shuffled chunks.
-fn chunk_epoch(
-    run: &Run<'_>,
-    entries: &[Entry],
-    order: &[u32],
-    scheme: Scheme,
-    tick: &mut dyn FnMut(usize),
-) -> f64 {
-    let (pass, lr, threads) = (run.pass, run.lr, run.threads);
-    // Step number of the first rating of the chunk at position `n` of the order.
-    let t0 = |n: usize| run.t_base + (n * CHUNK) as u64;
-    let chunk = |c: u32| {
-        let s = c as usize * CHUNK;
-        &entries[s..(s + CHUNK).min(entries.len())]
-    };
-    if scheme == Scheme::Sequential {
-        let mut se = 0.0;
-        for (n, &c) in order.iter().enumerate() {
-            // SAFETY: one thread; indices come from the training data the tables were
-            // sized for.
-            se += unsafe { pass.exclusive(chunk(c), lr, t0(n)) };
-            if n % 256 == 255 {
-                tick(((n + 1) * CHUNK).min(entries.len()));
-            }
-        }
-        return se;
+    fn workers(&self) -> Vec<(usize, Vec<f32>)> {
+        (0..self.threads)
+            .map(|w| (w, vec![0.0f32; self.pass.scratch()]))
+            .collect()
     }
-    let lock = Mutex::new(());
-    let done = AtomicUsize::new(0);
-    let range = |w: usize| w * order.len() / threads..(w + 1) * order.len() / threads;
-    let work = |w: usize| {
-        if run.pin {
-            pin_current(w);
+
+    fn job(&self, epoch: usize, lr: f32) -> MfJob {
+        let mut order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        let mut erng = Xoshiro256PlusPlus::seed_from_u64(self.seed.wrapping_add(1 + epoch as u64));
+        order.shuffle(&mut erng);
+        self.done.store(0, Relaxed);
+        MfJob {
+            lr,
+            t_base: (epoch * self.entries.len()) as u64 + 1,
+            order: Arc::new(order.clone()),
+            sched: self.grid.map(|g| {
+                Arc::new(blocks::Scheduler::new(
+                    g,
+                    self.seed ^ ((epoch as u64) << 20),
+                ))
+            }),
         }
+    }
+
+    fn work(&self, worker: &mut (usize, Vec<f32>), job: MfJob, tick: &mut dyn FnMut(usize)) -> f64 {
+        match (&job.sched, self.grid) {
+            (Some(sched), Some(g)) => self.blocks(sched, g, &job, tick),
+            _ => self.chunks(worker, &job, tick),
+        }
+    }
+
+    fn done(&self) -> usize {
+        self.done.load(Relaxed)
+    }
+
+    fn end_epoch(
+        &self,
+        epoch: usize,
+        lr: f32,
+        keep: bool,
+        parts: Vec<f64>,
+        seconds: f64,
+    ) -> Result<(crate::driver::Epoch<MfModel>, MfEpochReport)> {
+        let se: f64 = parts.iter().sum();
+        let n = self.entries.len();
+        if !se.is_finite() {
+            return Err(Error::Diverged {
+                epoch: epoch + 1,
+                lr,
+                l2: f64::from(self.l2),
+                what: "the training error is",
+            });
+        }
+        let train_rmse = (se / n as f64).sqrt() * f64::from(self.scale);
+        let (test_rmse, test_mae, snap) = match self.valid {
+            Some(v) => {
+                let m = (self.snapshot)(self.tables);
+                let MfMetrics { rmse, mae, .. } = v.metrics(&m);
+                (Some(rmse), Some(mae), keep.then_some(m))
+            }
+            None => (None, None, None),
+        };
+        let rep = MfEpochReport {
+            epoch: epoch + 1,
+            seconds,
+            lr,
+            train_rmse,
+            test_rmse,
+            test_mae,
+            updates: n as u64,
+            ratings_per_sec: n as f64 / seconds.max(1e-12),
+        };
+        let ep = crate::driver::Epoch {
+            seconds,
+            train: train_rmse,
+            valid: test_rmse,
+            model: snap,
+        };
+        Ok((ep, rep))
+    }
+}
+
+impl Mf<'_> {
+    /// The chunk at position `c` of the entries.
+    fn chunk(&self, c: u32) -> &[Entry] {
+        let s = c as usize * CHUNK;
+        &self.entries[s..(s + CHUNK).min(self.entries.len())]
+    }
+
+    /// A worker's share of the shuffled chunks under the sequential, hogwild or locked
+    /// scheme.
+    fn chunks(
+        &self,
+        (w, buf): &mut (usize, Vec<f32>),
+        job: &MfJob,
+        tick: &mut dyn FnMut(usize),
+    ) -> f64 {
+        let (pass, lr, order) = (self.pass, job.lr, &job.order[..]);
+        // Step number of the first rating of the chunk at position `n` of the order.
+        let t0 = |n: usize| job.t_base + (n * CHUNK) as u64;
+        let range = *w * order.len() / self.threads..(*w + 1) * order.len() / self.threads;
         let mut se = 0.0;
-        match scheme {
-            Scheme::Locked => {
-                for n in range(w) {
-                    let c = chunk(order[n]);
+        for n in range {
+            let c = self.chunk(order[n]);
+            match self.scheme {
+                Scheme::Sequential => {
+                    // SAFETY: one thread; indices come from the training data the tables
+                    // were sized for.
+                    se += unsafe { pass.exclusive(c, lr, t0(n)) };
+                }
+                Scheme::Locked => {
                     for (j, en) in c.iter().enumerate() {
-                        let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-                        // SAFETY: every access to the tables in this scheme happens
-                        // under `lock`; indices are in range.
+                        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+                        // SAFETY: every access to the tables in this scheme happens under
+                        // `lock`; indices are in range.
                         se += unsafe {
                             pass.exclusive(std::slice::from_ref(en), lr, t0(n) + j as u64)
                         };
                     }
-                    done.fetch_add(c.len(), Relaxed);
                 }
+                _ => se += pass.shared(c, lr, t0(n), buf),
             }
-            _ => {
-                let mut buf = vec![0.0f32; pass.scratch()];
-                for n in range(w) {
-                    let c = chunk(order[n]);
-                    se += pass.shared(c, lr, t0(n), &mut buf);
-                    done.fetch_add(c.len(), Relaxed);
-                }
+            let done = self.done.fetch_add(c.len(), Relaxed) + c.len();
+            if n % 256 == 255 {
+                tick(done);
             }
         }
         se
-    };
-    on_threads(threads, &done, tick, &work)
-}
+    }
 
-/// One epoch of the block scheme.
-fn block_epoch(run: &Run<'_>, g: &blocks::Grid, seed: u64, tick: &mut dyn FnMut(usize)) -> f64 {
-    let sched = blocks::Scheduler::new(g, seed);
-    let done = AtomicUsize::new(0);
-    let work = |w: usize, tick: &mut dyn FnMut(usize)| {
-        if run.pin && run.threads > 1 {
-            pin_current(w);
-        }
+    /// A worker's blocks of the epoch's grid, taken from the scheduler until none is left.
+    fn blocks(
+        &self,
+        sched: &blocks::Scheduler,
+        g: &blocks::Grid,
+        job: &MfJob,
+        tick: &mut dyn FnMut(usize),
+    ) -> f64 {
         let mut se = 0.0;
         let mut prev = None;
         while let Some(b) = sched.next(prev) {
-            let held = blocks::Held {
-                sched: &sched,
-                block: b,
-            };
-            let n = done.fetch_add(g.blocks[b].len(), Relaxed);
+            let held = blocks::Held { sched, block: b };
+            let n = self.done.fetch_add(g.blocks[b].len(), Relaxed);
             // SAFETY: the scheduler gives this thread a block whose row-block and
             // column-block no running block shares, so its users' and items' rows are
             // this thread's alone until it returns the block (through the scheduler's
             // mutex, which orders this thread's accesses before the next owner's).
             se += unsafe {
-                run.pass
-                    .exclusive(&g.blocks[b], run.lr, run.t_base + n as u64)
+                self.pass
+                    .exclusive(&g.blocks[b], job.lr, job.t_base + n as u64)
             };
             tick(n + g.blocks[b].len());
             prev = Some(held.block);
         }
         se
-    };
-    if run.threads == 1 {
-        return work(0, tick);
     }
-    on_threads(run.threads, &done, tick, &|w| work(w, &mut |_| {}))
 }
