@@ -190,28 +190,7 @@ pub fn parse(bytes: &[u8], opts: &LibsvmOptions) -> Result<SparseDataset> {
             format!("must be between 1 and {MAX_FEATURES} (indices are 32-bit), got {d}"),
         ));
     }
-    let chunks = split_chunks(bytes, chunk_target(bytes.len()));
-    let results: Vec<Result<Chunk, ParseError>> =
-        chunks.par_iter().map(|c| parse_chunk(c, opts)).collect();
-
-    // The first error in file order wins; the lines of the chunks before it are known.
-    let mut parsed = Vec::with_capacity(results.len());
-    let mut line_offset = 0u64;
-    let mut chunk_first_line = Vec::with_capacity(results.len());
-    for r in results {
-        match r {
-            Ok(c) => {
-                chunk_first_line.push(line_offset);
-                line_offset += c.lines;
-                parsed.push(c);
-            }
-            Err(mut e) => {
-                e.line = e.line.map(|l| l + line_offset);
-                return Err(e.into());
-            }
-        }
-    }
-
+    let (parsed, chunk_first_line) = parse_chunks(bytes, opts)?;
     let rows: usize = parsed.iter().map(|c| c.labels.len()).sum();
     if rows == 0 {
         return Err(ParseError::new(ParseErrorKind::Empty).into());
@@ -309,6 +288,33 @@ pub fn parse(bytes: &[u8], opts: &LibsvmOptions) -> Result<SparseDataset> {
 fn standard(seen: &[(f64, u64)], v: f64) -> bool {
     let usual = |x: f64| x == -1.0 || x == 0.0 || x == 1.0;
     usual(v) && seen.iter().all(|s| usual(s.0))
+}
+
+/// Parses line-aligned chunks in parallel: each chunk's rows and the number of lines
+/// before it. The first error in file order wins, with its global line number.
+fn parse_chunks(bytes: &[u8], opts: &LibsvmOptions) -> Result<(Vec<Chunk>, Vec<u64>)> {
+    let chunks = split_chunks(bytes, chunk_target(bytes.len()));
+    let results: Vec<Result<Chunk, ParseError>> =
+        chunks.par_iter().map(|c| parse_chunk(c, opts)).collect();
+
+    let mut parsed = Vec::with_capacity(results.len());
+    let mut line_offset = 0u64;
+    let mut chunk_first_line = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Ok(c) => {
+                chunk_first_line.push(line_offset);
+                line_offset += c.lines;
+                parsed.push(c);
+            }
+            Err(mut e) => {
+                e.line = e.line.map(|l| l + line_offset);
+                return Err(e.into());
+            }
+        }
+    }
+
+    Ok((parsed, chunk_first_line))
 }
 
 /// The line of the first row holding an index (as written) that `hit` picks.

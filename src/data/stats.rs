@@ -53,38 +53,31 @@ pub struct SparseStats {
     pub rho_rows_examined: usize,
 }
 
-/// Computes [`SparseStats`], spending at most `rho_budget` entry visits on ρ.
-pub fn sparse_stats(d: &SparseDataset, rho_budget: u64) -> SparseStats {
-    let n = d.rows();
-    let m = d.cols();
-    let x = d.x();
+/// The structure by column: the row indices renumbered to the features in use when the
+/// index range is far larger than the data (one index 4294967294 in a tiny file, so
+/// memory follows the data, not the largest index), each feature's degree, and for each
+/// feature the rows holding it (pointers and rows).
+fn columns(d: &SparseDataset) -> (std::borrow::Cow<'_, [u32]>, Vec<u32>, Vec<usize>, Vec<u32>) {
+    let (n, x) = (d.rows(), d.x());
     let indptr = x.indptr();
     let indptr = indptr.raw_storage();
-    // The statistics depend only on the features in use: when the index range is far
-    // larger than the data (one index 4294967294 in a tiny file), work on the used
-    // features renumbered densely, so memory follows the data, not the largest index.
-    let compact: Vec<u32>;
-    let (indices, m_used) = if m > 2 * x.nnz() + 1024 {
+    let (indices, m) = if d.cols() > 2 * x.nnz() + 1024 {
         let mut used = x.indices().to_vec();
         used.par_sort_unstable();
         used.dedup();
-        compact = x
+        let compact: Vec<u32> = x
             .indices()
             .par_iter()
             .map(|j| used.binary_search(j).unwrap_or(0) as u32)
             .collect();
-        (&compact[..], used.len())
+        (std::borrow::Cow::Owned(compact), used.len())
     } else {
-        (x.indices(), m)
+        (std::borrow::Cow::Borrowed(x.indices()), d.cols())
     };
-    let m_cols = m;
-    let m = m_used;
-
     let mut deg = vec![0u32; m];
-    for &j in indices {
+    for &j in indices.iter() {
         deg[j as usize] += 1;
     }
-    // Transposed structure: for each feature, the rows holding it.
     let mut col_ptr = vec![0usize; m + 1];
     for j in 0..m {
         col_ptr[j + 1] = col_ptr[j] + deg[j] as usize;
@@ -97,8 +90,17 @@ pub fn sparse_stats(d: &SparseDataset, rho_budget: u64) -> SparseStats {
             fill[j as usize] += 1;
         }
     }
-    drop(fill);
+    (indices, deg, col_ptr, col_rows)
+}
 
+/// Computes [`SparseStats`], spending at most `rho_budget` entry visits on ρ.
+pub fn sparse_stats(d: &SparseDataset, rho_budget: u64) -> SparseStats {
+    let n = d.rows();
+    let m = d.cols();
+    let x = d.x();
+    let indptr = x.indptr();
+    let indptr = indptr.raw_storage();
+    let (indices, deg, col_ptr, col_rows) = columns(d);
     let omega = (0..n).map(|r| indptr[r + 1] - indptr[r]).max().unwrap_or(0);
     let max_deg = deg.iter().copied().max().unwrap_or(0) as usize;
     let row_feats = |r: usize| &indices[indptr[r]..indptr[r + 1]];
@@ -183,9 +185,9 @@ pub fn sparse_stats(d: &SparseDataset, rho_budget: u64) -> SparseStats {
     let rows_positive = d.y().iter().filter(|&&y| y > 0.0).count();
     SparseStats {
         rows: n,
-        columns: m_cols,
+        columns: m,
         nnz: d.nnz(),
-        density: d.nnz() as f64 / (n as f64 * m_cols.max(1) as f64),
+        density: d.nnz() as f64 / (n as f64 * m.max(1) as f64),
         positive_fraction: rows_positive as f64 / nf,
         mean_nnz_per_row: d.nnz() as f64 / nf,
         omega,

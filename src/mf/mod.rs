@@ -608,37 +608,8 @@ fn fit_dyn(
     let (nu, ni) = (train.n_users(), train.n_items());
     let (mean, scale, min_rating, max_rating) = standardization(&train.ratings);
 
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
-    let mut entries: Vec<Entry> = (0..n)
-        .map(|j| Entry {
-            u: train.users[j],
-            i: train.items[j],
-            r: (train.ratings[j] - mean) / scale,
-        })
-        .collect();
-    entries.shuffle(&mut rng);
-
-    let mut du = vec![0u32; nu];
-    let mut di = vec![0u32; ni];
-    for (&u, &i) in train.users.iter().zip(&train.items) {
-        du[u as usize] += 1;
-        di[i as usize] += 1;
-    }
+    let (entries, t) = init_tables(train, cfg, mean, scale)?;
     let l2 = cfg.effective_l2();
-    let row_l2 = |deg: u32, mean_deg: f64| match cfg.l2_form {
-        MfL2Form::Plain => l2,
-        MfL2Form::Degree => (f64::from(l2) * mean_deg / f64::from(deg.max(1))) as f32,
-    };
-    let (mdu, mdi) = (n as f64 / nu as f64, n as f64 / ni as f64);
-    let normal =
-        Normal::new(0.0f32, cfg.init_std).map_err(|e| Error::config("init-std", e.to_string()))?;
-    let t = Tables {
-        uf: Table::new(nu, k, |_, _| normal.sample(&mut rng)),
-        ua: Table::new(nu, AUX, |r, c| aux_init(c, row_l2(du[r], mdu))),
-        itf: Table::new(ni, k, |_, _| normal.sample(&mut rng)),
-        ia: Table::new(ni, AUX, |r, c| aux_init(c, row_l2(di[r], mdi))),
-        k,
-    };
 
     let threads = cfg.engine.effective_threads();
     let scheme = cfg.engine.scheme;
@@ -683,30 +654,8 @@ fn fit_dyn(
     };
     let valid_map = valid.map(|v| model::Resolved::new(v, &train.user_ids, &train.item_ids));
 
-    let states = match cfg.optimizer {
-        MfOptimizer::Other(kind) => {
-            let w = (k + 1) * crate::with_optimizer!(kind, o => state_slots(&o));
-            Some(StateTables {
-                us: Table::new(nu, w, |_, _| 0.0),
-                is: Table::new(ni, w, |_, _| 0.0),
-            })
-        }
-        _ => None,
-    };
-    let pass: Box<dyn Pass + '_> = match cfg.optimizer {
-        MfOptimizer::Sgd => Box::new(Fast {
-            t: &t,
-            rule: Rule::Sgd,
-        }),
-        MfOptimizer::AdaGrad => Box::new(Fast {
-            t: &t,
-            rule: Rule::AdaGrad,
-        }),
-        MfOptimizer::Other(kind) => {
-            let s = states.as_ref().expect("state tables built above");
-            crate::with_optimizer!(kind, o => Box::new(Generic { t: &t, s, o }) as Box<dyn Pass>)
-        }
-    };
+    let states = state_tables(cfg, nu, ni);
+    let pass = make_pass(cfg, &t, states.as_ref());
     let base_lr = cfg.effective_lr();
     let plan = crate::driver::Plan {
         epochs: cfg.epochs,
@@ -741,10 +690,108 @@ fn fit_dyn(
             }
             crate::driver::Event::Epoch(rep) => progress(MfProgress::Epoch(rep)),
         })?;
+    let last = driven.best.is_none().then(|| snapshot(&t));
+    let summary = Summary {
+        scheme,
+        threads,
+        nb,
+        mean,
+        scale,
+        base_lr,
+        l2,
+        oversubscribed: cfg.engine.oversubscribed() && scheme != Scheme::Sequential,
+    };
+    let ids = (rated_offsets, rated_items, meta);
+    finish(
+        train,
+        cfg,
+        valid_map.as_ref(),
+        driven,
+        reports,
+        last,
+        ids,
+        &summary,
+    )
+}
+
+/// The shuffled, standardized rating entries and the factor tables: seeded N(0, init²)
+/// factors, biases 0, AdaGrad accumulators 1 and each row's L2 strength (plain, or
+/// Hogwild!'s degree-scaled form).
+fn init_tables(
+    train: &RatingsDataset,
+    cfg: &MfConfig,
+    mean: f32,
+    scale: f32,
+) -> Result<(Vec<Entry>, Tables)> {
+    let (n, k) = (train.len(), cfg.rank);
+    let (nu, ni) = (train.n_users(), train.n_items());
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed);
+    let mut entries: Vec<Entry> = (0..n)
+        .map(|j| Entry {
+            u: train.users[j],
+            i: train.items[j],
+            r: (train.ratings[j] - mean) / scale,
+        })
+        .collect();
+    entries.shuffle(&mut rng);
+
+    let mut du = vec![0u32; nu];
+    let mut di = vec![0u32; ni];
+    for (&u, &i) in train.users.iter().zip(&train.items) {
+        du[u as usize] += 1;
+        di[i as usize] += 1;
+    }
+    let l2 = cfg.effective_l2();
+    let row_l2 = |deg: u32, mean_deg: f64| match cfg.l2_form {
+        MfL2Form::Plain => l2,
+        MfL2Form::Degree => (f64::from(l2) * mean_deg / f64::from(deg.max(1))) as f32,
+    };
+    let (mdu, mdi) = (n as f64 / nu as f64, n as f64 / ni as f64);
+    let normal =
+        Normal::new(0.0f32, cfg.init_std).map_err(|e| Error::config("init-std", e.to_string()))?;
+    let t = Tables {
+        uf: Table::new(nu, k, |_, _| normal.sample(&mut rng)),
+        ua: Table::new(nu, AUX, |r, c| aux_init(c, row_l2(du[r], mdu))),
+        itf: Table::new(ni, k, |_, _| normal.sample(&mut rng)),
+        ia: Table::new(ni, AUX, |r, c| aux_init(c, row_l2(di[r], mdi))),
+        k,
+    };
+
+    Ok((entries, t))
+}
+
+/// What the summary of an mf run reports besides the epochs.
+struct Summary {
+    scheme: Scheme,
+    threads: usize,
+    nb: usize,
+    mean: f32,
+    scale: f32,
+    base_lr: f32,
+    l2: f32,
+    oversubscribed: bool,
+}
+
+/// The returned model (the best epoch's under early stopping, else `last`), refused
+/// when a parameter blew up, with its ids, rated lists and metadata, and the summary.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    train: &RatingsDataset,
+    cfg: &MfConfig,
+    valid_map: Option<&model::Resolved<'_>>,
+    driven: crate::driver::Driven<MfModel>,
+    reports: Vec<MfEpochReport>,
+    last: Option<MfModel>,
+    (rated_offsets, rated_items, meta): (Vec<u64>, Vec<u32>, serde_json::Value),
+    sm: &Summary,
+) -> Result<MfOutcome> {
     let (total, stopped_early) = (driven.train_seconds, driven.stopped_early);
     let (mut model, best_epoch) = match driven.best {
         Some((_, e, m)) => (m, e),
-        None => (snapshot(&t), reports.len()),
+        None => (
+            last.expect("the last model when no best was kept"),
+            reports.len(),
+        ),
     };
     // Parameters can blow up in the last updates of an epoch whose error sum stayed
     // finite; such a model is refused rather than saved (its file would not load).
@@ -769,7 +816,7 @@ fn fit_dyn(
     model.rated_offsets = rated_offsets;
     model.rated_items = rated_items;
     model.meta = meta;
-    let (test_rmse, test_mae) = match &valid_map {
+    let (test_rmse, test_mae) = match valid_map {
         Some(v) => {
             let MfMetrics {
                 rmse: r, mae: a, ..
@@ -781,9 +828,9 @@ fn fit_dyn(
     let done = MfDoneReport {
         model: "mf",
         optimizer: cfg.optimizer_name(),
-        scheme: scheme.name(),
-        threads,
-        oversubscribed: cfg.engine.oversubscribed() && scheme != Scheme::Sequential,
+        scheme: sm.scheme.name(),
+        threads: sm.threads,
+        oversubscribed: sm.oversubscribed,
         epochs: reports.len(),
         train_seconds: total,
         test_rmse,
@@ -791,19 +838,54 @@ fn fit_dyn(
         stopped_early,
         stopped_by_caller: driven.stopped_by_caller,
         best_epoch,
-        lr: base_lr,
-        l2,
+        lr: sm.base_lr,
+        l2: sm.l2,
         l2_form: cfg.l2_form,
-        rank: k,
-        blocks: (scheme == Scheme::Block).then_some(nb),
-        rating_mean: mean,
-        rating_scale: scale,
+        rank: cfg.rank,
+        blocks: (sm.scheme == Scheme::Block).then_some(sm.nb),
+        rating_mean: sm.mean,
+        rating_scale: sm.scale,
     };
     Ok(MfOutcome {
         model,
         epochs: reports,
         done,
     })
+}
+
+/// The state tables of an optimizer without its own kernel (one row of
+/// (rank + 1) × its state slots per user and item), or `None`.
+fn state_tables(cfg: &MfConfig, nu: usize, ni: usize) -> Option<StateTables> {
+    match cfg.optimizer {
+        MfOptimizer::Other(kind) => {
+            let w = (cfg.rank + 1) * crate::with_optimizer!(kind, o => state_slots(&o));
+            Some(StateTables {
+                us: Table::new(nu, w, |_, _| 0.0),
+                is: Table::new(ni, w, |_, _| 0.0),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The update rule over the tables: the vectorized SGD or AdaGrad kernel, or the
+/// generic per-coordinate update of any other optimizer.
+fn make_pass<'a>(
+    cfg: &MfConfig,
+    t: &'a Tables,
+    states: Option<&'a StateTables>,
+) -> Box<dyn Pass + 'a> {
+    match cfg.optimizer {
+        MfOptimizer::Sgd => Box::new(Fast { t, rule: Rule::Sgd }),
+        MfOptimizer::AdaGrad => Box::new(Fast {
+            t,
+            rule: Rule::AdaGrad,
+        }),
+        MfOptimizer::Other(kind) => {
+            let s = states.expect("state tables built for this optimizer");
+            crate::with_optimizer!(kind, o => Box::new(Generic { t, s, o }) as Box<dyn Pass>)
+        }
+    }
 }
 
 /// Refuses what training cannot use: bad settings, empty or implicit data, early

@@ -406,30 +406,13 @@ fn run<O: Optimizer>(
     let params = SharedParams::new(coords, stride);
     let lambda = cfg.effective_l2(n);
     let x = train.x();
-    let mut deg = vec![0u32; coords];
-    for &j in x.indices() {
-        deg[j as usize] += 1;
-    }
-    if cfg.bias {
-        deg[d] = n as u32;
-    }
-    let replicate =
-        if cfg.engine.scheme == Scheme::Hogwild && !cfg.engine.lossless && cfg.engine.delay == 0 {
-            cfg.engine.replicate
-        } else {
-            crate::engine::Replication::None
-        };
-    let (hot, hot_list) = crate::engine::hot_set(replicate, threads, &deg, n, stride);
-    let whole = !hot_list.is_empty() && hot_list.len() == coords;
-    // One global scale is a single writer's trick: it works for one thread, and for
-    // threads with whole-model replicas (each keeps its own scale and folds it in at
-    // every merge). Otherwise (shared coordinates, a delay queue) L2 takes Hogwild!'s
-    // degree-scaled form.
-    let l2_form = if (threads > 1 && !whole) || cfg.engine.delay > 0 || ar {
-        L2Form::Degree
-    } else {
-        cfg.l2_form
-    };
+    let Layout {
+        deg,
+        hot,
+        hot_list,
+        whole,
+        l2_form,
+    } = layout(cfg, train, threads, stride);
     let deg_scale = kernel::degree_scale(train, cfg.bias);
     let l2_degree: Option<Vec<f32>> = (l2_form == L2Form::Degree && lambda > 0.0).then(|| {
         deg_scale
@@ -734,6 +717,56 @@ impl<O: Optimizer> Linear<'_, O> {
             epochs: history,
             done,
         })
+    }
+}
+
+/// How a run lays out its parameters among threads.
+struct Layout {
+    /// Rows holding each coordinate (the bias: all).
+    deg: Vec<u32>,
+    /// Byte per coordinate, 1 when each thread replicates it, and their list.
+    hot: Vec<u8>,
+    hot_list: Vec<u32>,
+    /// The whole model is replicated.
+    whole: bool,
+    /// The L2 form in force.
+    l2_form: L2Form,
+}
+
+/// Coordinate degrees, the replicated set and the L2 form for `threads` threads.
+fn layout(cfg: &TrainConfig, train: &SparseDataset, threads: usize, stride: usize) -> Layout {
+    let (n, d) = (train.rows(), train.cols());
+    let coords = d + usize::from(cfg.bias);
+    let mut deg = vec![0u32; coords];
+    for &j in train.x().indices() {
+        deg[j as usize] += 1;
+    }
+    if cfg.bias {
+        deg[d] = n as u32;
+    }
+    let e = &cfg.engine;
+    let replicate = if e.scheme == Scheme::Hogwild && !e.lossless && e.delay == 0 {
+        e.replicate
+    } else {
+        crate::engine::Replication::None
+    };
+    let (hot, hot_list) = crate::engine::hot_set(replicate, threads, &deg, n, stride);
+    let whole = !hot_list.is_empty() && hot_list.len() == coords;
+    // One global scale is a single writer's trick: it works for one thread, and for
+    // threads with whole-model replicas (each keeps its own scale and folds it in at
+    // every merge). Otherwise (shared coordinates, a delay queue) L2 takes Hogwild!'s
+    // degree-scaled form.
+    let l2_form = if (threads > 1 && !whole) || e.delay > 0 || e.scheme == Scheme::DelayTolerant {
+        L2Form::Degree
+    } else {
+        cfg.l2_form
+    };
+    Layout {
+        deg,
+        hot,
+        hot_list,
+        whole,
+        l2_form,
     }
 }
 

@@ -40,115 +40,127 @@ pub fn run(a: &CompareArgs) -> Result<()> {
         ],
     )?;
     match load_any(&a.data, &a.opts)? {
-        Loaded::Sparse(train, valid) => {
-            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            check_flags(
-                Kind::Linear,
-                &refs,
-                Some(a.engine.scheme.unwrap_or(SchemeArg::Hogwild)),
-                a.engine.threads,
-                &a.opts,
-            )?;
-            let configs = names
-                .iter()
-                .map(|name| config(name, &a.opts, Some(&a.engine), train.rows()))
-                .collect::<Result<Vec<_>>>()?;
-            for c in &configs {
-                c.check()?;
-            }
-            crate::plot::check_chart_path(&a.plot)?;
-            let mut sink = ReportSink::open(a.report.as_deref())?;
-            let mut done = Vec::new();
-            for cfg in &configs {
-                let out = run_one(&train, valid.as_ref(), cfg, a.opts.quiet, &mut |v| {
-                    sink.write(v)
-                })?;
-                let d = &out.done;
-                let loss = d
-                    .test_loss
-                    .unwrap_or_else(|| out.epochs.last().map_or(f64::NAN, |e| e.train_loss));
-                let acc = d.test_accuracy.map_or("-".into(), |a| format!("{a:.4}"));
-                done.push(Trained {
-                    series: Series {
-                        name: format!("{} (lr {:.3e})", cfg.optimizer.name(), d.lr),
-                        points: out
-                            .epochs
-                            .iter()
-                            .map(|e| (e.epoch as f64, e.test_loss.unwrap_or(e.train_loss)))
-                            .collect(),
-                    },
-                    row: format!(
-                        "{:<10} {:>10.3e} {:>10.4} {:>9} {:>7} {:>9.3}",
-                        d.optimizer, d.lr, loss, acc, d.best_epoch, d.train_seconds
-                    ),
-                });
-            }
-            let header = format!(
-                "{:<10} {:>10} {:>10} {:>9} {:>7} {:>9}",
-                "optimizer", "lr", "loss", "accuracy", "best", "seconds"
-            );
-            let metric = if valid.is_some() {
-                "test loss"
-            } else {
-                "train loss (progressive)"
-            };
-            report(a, sink, metric, &header, done)
-        }
-        Loaded::Ratings(train, valid) => {
-            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            check_flags(
-                Kind::Mf,
-                &refs,
-                Some(a.engine.scheme.unwrap_or(SchemeArg::Block)),
-                a.engine.threads,
-                &a.opts,
-            )?;
-            let configs = names
-                .iter()
-                .map(|name| mf_config(Some(name), &a.opts, Some(&a.engine)))
-                .collect::<Result<Vec<_>>>()?;
-            for c in &configs {
-                c.check()?;
-            }
-            crate::plot::check_chart_path(&a.plot)?;
-            let mut sink = ReportSink::open(a.report.as_deref())?;
-            let mut done = Vec::new();
-            for cfg in &configs {
-                let out = run_one_mf(&train, valid.as_ref(), cfg, a.opts.quiet, &mut |v| {
-                    sink.write(v)
-                })?;
-                let d = &out.done;
-                let rmse = d
-                    .test_rmse
-                    .unwrap_or_else(|| out.epochs.last().map_or(f64::NAN, |e| e.train_rmse));
-                let mae = d.test_mae.map_or("-".into(), |m| format!("{m:.4}"));
-                done.push(Trained {
-                    series: Series {
-                        name: format!("{} (lr {})", cfg.optimizer_name(), d.lr),
-                        points: out
-                            .epochs
-                            .iter()
-                            .map(|e| (e.epoch as f64, e.test_rmse.unwrap_or(e.train_rmse)))
-                            .collect(),
-                    },
-                    row: format!(
-                        "{:<10} {:>10} {:>10.4} {:>10} {:>7} {:>9.3}",
-                        d.optimizer, d.lr, rmse, mae, d.best_epoch, d.train_seconds
-                    ),
-                });
-            }
-            let header = format!(
-                "{:<10} {:>10} {:>10} {:>10} {:>7} {:>9}",
-                "optimizer", "lr", "rmse", "mae", "best", "seconds"
-            );
-            let metric = if valid.is_some() {
-                "test RMSE"
-            } else {
-                "train RMSE (progressive)"
-            };
-            report(a, sink, metric, &header, done)
-        }
+        Loaded::Sparse(train, valid) => compare_linear(a, &names, &train, valid.as_ref()),
+        Loaded::Ratings(train, valid) => compare_mf(a, &names, &train, valid.as_ref()),
     }
+}
+
+/// Every optimizer on LIBSVM data: test loss per epoch.
+fn compare_linear(
+    a: &CompareArgs,
+    names: &[String],
+    train: &wildsgd::SparseDataset,
+    valid: Option<&wildsgd::SparseDataset>,
+) -> Result<()> {
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    check_flags(
+        Kind::Linear,
+        &refs,
+        Some(a.engine.scheme.unwrap_or(SchemeArg::Hogwild)),
+        a.engine.threads,
+        &a.opts,
+    )?;
+    let configs = names
+        .iter()
+        .map(|name| config(name, &a.opts, Some(&a.engine), train.rows()))
+        .collect::<Result<Vec<_>>>()?;
+    for c in &configs {
+        c.check()?;
+    }
+    crate::plot::check_chart_path(&a.plot)?;
+    let mut sink = ReportSink::open(a.report.as_deref())?;
+    let mut done = Vec::new();
+    for cfg in &configs {
+        let out = run_one(train, valid, cfg, a.opts.quiet, &mut |v| sink.write(v))?;
+        let d = &out.done;
+        let loss = d
+            .test_loss
+            .unwrap_or_else(|| out.epochs.last().map_or(f64::NAN, |e| e.train_loss));
+        let acc = d.test_accuracy.map_or("-".into(), |a| format!("{a:.4}"));
+        done.push(Trained {
+            series: Series {
+                name: format!("{} (lr {:.3e})", cfg.optimizer.name(), d.lr),
+                points: out
+                    .epochs
+                    .iter()
+                    .map(|e| (e.epoch as f64, e.test_loss.unwrap_or(e.train_loss)))
+                    .collect(),
+            },
+            row: format!(
+                "{:<10} {:>10.3e} {:>10.4} {:>9} {:>7} {:>9.3}",
+                d.optimizer, d.lr, loss, acc, d.best_epoch, d.train_seconds
+            ),
+        });
+    }
+    let header = format!(
+        "{:<10} {:>10} {:>10} {:>9} {:>7} {:>9}",
+        "optimizer", "lr", "loss", "accuracy", "best", "seconds"
+    );
+    let metric = if valid.is_some() {
+        "test loss"
+    } else {
+        "train loss (progressive)"
+    };
+    report(a, sink, metric, &header, done)
+}
+
+/// Every optimizer on a ratings file: test RMSE per epoch.
+fn compare_mf(
+    a: &CompareArgs,
+    names: &[String],
+    train: &wildsgd::RatingsDataset,
+    valid: Option<&wildsgd::RatingsDataset>,
+) -> Result<()> {
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    check_flags(
+        Kind::Mf,
+        &refs,
+        Some(a.engine.scheme.unwrap_or(SchemeArg::Block)),
+        a.engine.threads,
+        &a.opts,
+    )?;
+    let configs = names
+        .iter()
+        .map(|name| mf_config(Some(name), &a.opts, Some(&a.engine)))
+        .collect::<Result<Vec<_>>>()?;
+    for c in &configs {
+        c.check()?;
+    }
+    crate::plot::check_chart_path(&a.plot)?;
+    let mut sink = ReportSink::open(a.report.as_deref())?;
+    let mut done = Vec::new();
+    for cfg in &configs {
+        let out = run_one_mf(train, valid, cfg, a.opts.quiet, &mut |v| sink.write(v))?;
+        let d = &out.done;
+        let rmse = d
+            .test_rmse
+            .unwrap_or_else(|| out.epochs.last().map_or(f64::NAN, |e| e.train_rmse));
+        let mae = d.test_mae.map_or("-".into(), |m| format!("{m:.4}"));
+        done.push(Trained {
+            series: Series {
+                name: format!("{} (lr {})", cfg.optimizer_name(), d.lr),
+                points: out
+                    .epochs
+                    .iter()
+                    .map(|e| (e.epoch as f64, e.test_rmse.unwrap_or(e.train_rmse)))
+                    .collect(),
+            },
+            row: format!(
+                "{:<10} {:>10} {:>10.4} {:>10} {:>7} {:>9.3}",
+                d.optimizer, d.lr, rmse, mae, d.best_epoch, d.train_seconds
+            ),
+        });
+    }
+    let header = format!(
+        "{:<10} {:>10} {:>10} {:>10} {:>7} {:>9}",
+        "optimizer", "lr", "rmse", "mae", "best", "seconds"
+    );
+    let metric = if valid.is_some() {
+        "test RMSE"
+    } else {
+        "train RMSE (progressive)"
+    };
+    report(a, sink, metric, &header, done)
 }
 
 /// Draws the chart of `metric` per epoch, commits the JSON report and prints the table

@@ -163,6 +163,83 @@ fn default_schedule(kind: Kind, optimizer: &str) -> ScheduleArg {
     }
 }
 
+/// Each flag that applies to some runs only: its clap id, its spelling and what it is for.
+const FLAG_USES: [(&str, &str, &str); 21] = [
+    ("rank", "--rank", "matrix factorization (--model mf)"),
+    (
+        "init_std",
+        "--init-std",
+        "matrix factorization (--model mf)",
+    ),
+    (
+        "blocks",
+        "--blocks",
+        "the block scheme of matrix factorization",
+    ),
+    ("momentum", "--momentum", "momentum and nag"),
+    ("beta1", "--beta1", "adam, adamax, nadam and adamw"),
+    ("beta2", "--beta2", "adam, adamax, nadam and adamw"),
+    (
+        "eps",
+        "--eps",
+        "adagrad (linear models), adadelta, rmsprop, adam, nadam and adamw",
+    ),
+    ("rho", "--rho", "adadelta and rmsprop"),
+    ("weight_decay", "--weight-decay", "adamw"),
+    ("ftrl_beta", "--ftrl-beta", "ftrl"),
+    (
+        "lr_decay",
+        "--lr-decay",
+        "the inv-time and exp schedules (choose one with --lr-schedule)",
+    ),
+    (
+        "lr_step",
+        "--lr-step",
+        "the step schedule (--lr-schedule step)",
+    ),
+    ("lr_factor", "--lr-factor", "the step and plateau schedules"),
+    (
+        "lr_patience",
+        "--lr-patience",
+        "the plateau schedule (--lr-schedule plateau)",
+    ),
+    (
+        "grad_noise_gamma",
+        "--grad-noise-gamma",
+        "gradient noise (--grad-noise ETA)",
+    ),
+    (
+        "shuffle_block",
+        "--shuffle-block",
+        "linear models shuffled by rows, not full-batch",
+    ),
+    (
+        "order",
+        "--order",
+        "stochastic and mini-batch runs, not a full batch",
+    ),
+    (
+        "replicate",
+        "--replicate",
+        "hogwild linear models on several threads, without --lossless or --delay",
+    ),
+    (
+        "sync_every",
+        "--sync-every",
+        "hogwild linear models on several threads, without --lossless or --delay",
+    ),
+    (
+        "lossless",
+        "--lossless",
+        "the hogwild scheme of linear models",
+    ),
+    (
+        "threads",
+        "--threads",
+        "parallel schemes (sequential runs one thread)",
+    ),
+];
+
 /// Refuses every flag given on the command line that would not change the run: one for
 /// another model, another optimizer, another schedule or another scheme. `optimizers`
 /// are the runs' optimizers (several for `compare`: a flag must apply to one of them);
@@ -174,7 +251,6 @@ pub fn check_flags(
     threads: Option<usize>,
     o: &TrainOpts,
 ) -> Result<()> {
-    use crate::args::given;
     let lin = kind == Kind::Linear;
     // Optimizer hyper-parameters; mf's own sgd and adagrad kernels take none of them.
     let opt = |names: &[&str]| {
@@ -187,155 +263,44 @@ pub fn check_flags(
         .map(|n| o.lr_schedule.unwrap_or_else(|| default_schedule(kind, n)))
         .collect();
     let sched = |k: &[ScheduleArg]| schedules.iter().any(|s| k.contains(s));
-    let hogwild = lin
-        && scheme.is_none_or(|s| s == SchemeArg::Hogwild)
-        && !o.tuning.lossless
-        && o.tuning.delay == 0;
-    let model = if lin {
-        "linear models"
-    } else {
-        "matrix factorization"
+    let is = |s: SchemeArg| scheme.is_none_or(|x| x == s);
+    let hogwild = lin && is(SchemeArg::Hogwild) && !o.tuning.lossless && o.tuning.delay == 0;
+    let row_shuffled = matches!(o.order, OrderArg::Shuffle | OrderArg::Mixed);
+    let applies = |id: &str| match id {
+        "rank" | "init_std" => !lin,
+        "blocks" => !lin && is(SchemeArg::Block),
+        "momentum" => opt(&["momentum", "nag"]),
+        "beta1" | "beta2" => opt(&["adam", "adamax", "nadam", "adamw"]),
+        "eps" => opt(&["adagrad", "adadelta", "rmsprop", "adam", "nadam", "adamw"]),
+        "rho" => opt(&["adadelta", "rmsprop"]),
+        "weight_decay" => opt(&["adamw"]),
+        "ftrl_beta" => opt(&["ftrl"]),
+        "lr_decay" => sched(&[ScheduleArg::InvTime, ScheduleArg::Exp]),
+        "lr_step" => sched(&[ScheduleArg::Step]),
+        "lr_factor" => sched(&[ScheduleArg::Step, ScheduleArg::Plateau]),
+        "lr_patience" => sched(&[ScheduleArg::Plateau]),
+        "grad_noise_gamma" => o.grad_noise > 0.0,
+        "shuffle_block" => lin && o.batch_size != 0 && row_shuffled,
+        "order" => o.batch_size != 0,
+        "replicate" | "sync_every" => hogwild && threads != Some(1),
+        "lossless" => lin && is(SchemeArg::Hogwild),
+        "threads" => scheme != Some(SchemeArg::Sequential) || threads == Some(1),
+        _ => true,
     };
-    let opts = optimizers.join(", ");
-    let full_batch = o.batch_size == 0;
-    let rules: [(&str, &str, bool, String); 21] = [
-        (
-            "rank",
-            "--rank",
-            !lin,
-            format!("matrix factorization (--model mf), not {model}"),
-        ),
-        (
-            "init_std",
-            "--init-std",
-            !lin,
-            format!("matrix factorization, not {model}"),
-        ),
-        (
-            "blocks",
-            "--blocks",
-            !lin && scheme.is_none_or(|s| s == SchemeArg::Block),
-            "the block scheme of matrix factorization (--scheme block)".into(),
-        ),
-        (
-            "momentum",
-            "--momentum",
-            opt(&["momentum", "nag"]),
-            format!("momentum and nag, not {opts}"),
-        ),
-        (
-            "beta1",
-            "--beta1",
-            opt(&["adam", "adamax", "nadam", "adamw"]),
-            format!("adam, adamax, nadam and adamw, not {opts}"),
-        ),
-        (
-            "beta2",
-            "--beta2",
-            opt(&["adam", "adamax", "nadam", "adamw"]),
-            format!("adam, adamax, nadam and adamw, not {opts}"),
-        ),
-        (
-            "eps",
-            "--eps",
-            opt(&["adagrad", "adadelta", "rmsprop", "adam", "nadam", "adamw"]),
-            format!(
-                "adagrad (linear models), adadelta, rmsprop, adam, nadam and adamw, not {opts} ({model})"
-            ),
-        ),
-        (
-            "rho",
-            "--rho",
-            opt(&["adadelta", "rmsprop"]),
-            format!("adadelta and rmsprop, not {opts}"),
-        ),
-        (
-            "weight_decay",
-            "--weight-decay",
-            opt(&["adamw"]),
-            format!("adamw, not {opts}"),
-        ),
-        (
-            "ftrl_beta",
-            "--ftrl-beta",
-            opt(&["ftrl"]),
-            format!("ftrl, not {opts}"),
-        ),
-        (
-            "lr_decay",
-            "--lr-decay",
-            sched(&[ScheduleArg::InvTime, ScheduleArg::Exp]),
-            "the inv-time and exp schedules (this run's is another: choose one with --lr-schedule)"
-                .into(),
-        ),
-        (
-            "lr_step",
-            "--lr-step",
-            sched(&[ScheduleArg::Step]),
-            "the step schedule (--lr-schedule step)".into(),
-        ),
-        (
-            "lr_factor",
-            "--lr-factor",
-            sched(&[ScheduleArg::Step, ScheduleArg::Plateau]),
-            "the step and plateau schedules (--lr-schedule step or plateau)".into(),
-        ),
-        (
-            "lr_patience",
-            "--lr-patience",
-            sched(&[ScheduleArg::Plateau]),
-            "the plateau schedule (--lr-schedule plateau)".into(),
-        ),
-        (
-            "grad_noise_gamma",
-            "--grad-noise-gamma",
-            o.grad_noise > 0.0,
-            "gradient noise (--grad-noise ETA)".into(),
-        ),
-        (
-            "shuffle_block",
-            "--shuffle-block",
-            lin && !full_batch && matches!(o.order, OrderArg::Shuffle | OrderArg::Mixed),
-            "linear models shuffled by rows (--order shuffle or mixed, not full-batch)".into(),
-        ),
-        (
-            "order",
-            "--order",
-            !full_batch,
-            "stochastic and mini-batch runs (a full batch sees every row at once)".into(),
-        ),
-        (
-            "replicate",
-            "--replicate",
-            hogwild && threads != Some(1),
-            "the hogwild scheme of linear models on several threads, without --lossless or --delay"
-                .into(),
-        ),
-        (
-            "sync_every",
-            "--sync-every",
-            hogwild && threads != Some(1),
-            "the hogwild scheme of linear models on several threads, without --lossless or --delay"
-                .into(),
-        ),
-        (
-            "lossless",
-            "--lossless",
-            lin && scheme.is_none_or(|s| s == SchemeArg::Hogwild),
-            "the hogwild scheme of linear models (its compare-and-swap updates)".into(),
-        ),
-        (
-            "threads",
-            "--threads",
-            scheme != Some(SchemeArg::Sequential) || threads == Some(1),
-            "parallel schemes (sequential runs one thread)".into(),
-        ),
-    ];
-    for (id, flag, applies, what) in rules {
-        if given(id) && !applies {
+    let run = format!(
+        "{} with {}",
+        if lin {
+            "a linear model"
+        } else {
+            "matrix factorization"
+        },
+        optimizers.join(", ")
+    );
+    for (id, flag, what) in FLAG_USES {
+        if crate::args::given(id) && !applies(id) {
             return Err(wildsgd::Error::config(
                 "flags",
-                format!("{flag} does not apply to this run: it is for {what}"),
+                format!("{flag} does not apply to this run ({run}): it is for {what}"),
             )
             .into());
         }
