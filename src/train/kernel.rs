@@ -16,14 +16,27 @@ use crate::params::SharedParams;
 /// compare-and-swap adds) and [`Replica`] (a thread's private copy of the hot
 /// coordinates, shared atomics for the rest).
 ///
-/// `get` and `put` do no bounds checks; [`Kernel::check`] guarantees every coordinate the
-/// kernel passes is below `coords()` and every slot below the stride.
-pub(crate) trait Store {
+/// `get` and `put` do no bounds checks: they are `unsafe`, to be called with a slot
+/// below [`Store::slots`]. Only [`Kernel`] calls them, after checking once per example
+/// that the store covers every coordinate of its data ([`Kernel::covers`]).
+///
+/// # Safety
+/// Implementations must make `get` and `put` sound for every flat slot `i < slots()`
+/// and every coordinate `j` with `j·stride ≤ i` (`j < slots() / stride`).
+pub(crate) unsafe trait Store {
+    /// The flat slots this store holds (coordinates × stride).
+    fn slots(&self) -> usize;
     /// Flat slot `i` (= j·stride + k, computed by the kernel with a compile-time
     /// stride) of coordinate `j`.
-    fn get(&self, j: usize, i: usize) -> f32;
+    ///
+    /// # Safety
+    /// `i < self.slots()` and `j·stride ≤ i`.
+    unsafe fn get(&self, j: usize, i: usize) -> f32;
     /// Replaces flat slot `i` of coordinate `j`, which was read as `old`, by `new`.
-    fn put(&mut self, j: usize, i: usize, old: f32, new: f32);
+    ///
+    /// # Safety
+    /// As [`Store::get`].
+    unsafe fn put(&mut self, j: usize, i: usize, old: f32, new: f32);
 }
 
 /// Shared atomics, relaxed load / compute / relaxed store: a concurrent update of the
@@ -31,15 +44,18 @@ pub(crate) trait Store {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Direct<'a>(pub &'a SharedParams);
 
-impl Store for Direct<'_> {
+// SAFETY: `slots` is the parameters' slot count, and `slot_unchecked` is sound below it.
+unsafe impl Store for Direct<'_> {
+    fn slots(&self) -> usize {
+        self.0.coords() * self.0.stride()
+    }
     #[inline(always)]
-    fn get(&self, _j: usize, i: usize) -> f32 {
-        // SAFETY: `Kernel::check` verified j < coords and stride = 1 + STATE, and the kernel
-        // asks i = j·stride + k with k < stride, so i < coords·stride.
+    unsafe fn get(&self, _j: usize, i: usize) -> f32 {
+        // SAFETY: the caller guarantees i < slots() = the parameters' slot count.
         unsafe { self.0.slot_unchecked(i) }
     }
     #[inline(always)]
-    fn put(&mut self, _j: usize, i: usize, _old: f32, new: f32) {
+    unsafe fn put(&mut self, _j: usize, i: usize, _old: f32, new: f32) {
         // SAFETY: as in `get`.
         unsafe { self.0.set_slot_unchecked(i, new) }
     }
@@ -50,14 +66,18 @@ impl Store for Direct<'_> {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Cas<'a>(pub &'a SharedParams);
 
-impl Store for Cas<'_> {
+// SAFETY: as for `Direct`.
+unsafe impl Store for Cas<'_> {
+    fn slots(&self) -> usize {
+        self.0.coords() * self.0.stride()
+    }
     #[inline(always)]
-    fn get(&self, _j: usize, i: usize) -> f32 {
-        // SAFETY: as in `Direct::get`.
+    unsafe fn get(&self, _j: usize, i: usize) -> f32 {
+        // SAFETY: the caller guarantees i < slots() = the parameters' slot count.
         unsafe { self.0.slot_unchecked(i) }
     }
     #[inline(always)]
-    fn put(&mut self, _j: usize, i: usize, old: f32, new: f32) {
+    unsafe fn put(&mut self, _j: usize, i: usize, old: f32, new: f32) {
         self.0.add_slot(i, new - old);
     }
 }
@@ -90,6 +110,10 @@ impl<'a> Replica<'a> {
         merge_weight: &'a [f32],
     ) -> Self {
         let stride = shared.stride();
+        assert!(
+            hot.len() == shared.coords() && merge_weight.len() == shared.coords(),
+            "one hot flag and merge weight per coordinate"
+        );
         let mut r = Replica {
             shared,
             hot,
@@ -160,24 +184,33 @@ impl Local<'_> {
     }
 }
 
-impl Store for Local<'_> {
+// SAFETY: `slots` is the private copy's length (= the shared slot count, `Replica::new`).
+unsafe impl Store for Local<'_> {
+    fn slots(&self) -> usize {
+        self.0.local.len()
+    }
     #[inline(always)]
-    fn get(&self, _j: usize, i: usize) -> f32 {
-        // SAFETY: i = j·stride + k < coords·stride = local.len() (see `Direct::get`).
+    unsafe fn get(&self, _j: usize, i: usize) -> f32 {
+        // SAFETY: the caller guarantees i < slots() = local.len().
         unsafe { *self.0.local.get_unchecked(i) }
     }
     #[inline(always)]
-    fn put(&mut self, _j: usize, i: usize, _old: f32, new: f32) {
+    unsafe fn put(&mut self, _j: usize, i: usize, _old: f32, new: f32) {
         // SAFETY: as in `get`.
         unsafe { *self.0.local.get_unchecked_mut(i) = new }
     }
 }
 
-impl Store for Replica<'_> {
+// SAFETY: `slots` is local.len() = the shared slot count, and `hot` has one byte per
+// shared coordinate (`Replica::new` checks both).
+unsafe impl Store for Replica<'_> {
+    fn slots(&self) -> usize {
+        self.local.len()
+    }
     #[inline(always)]
-    fn get(&self, j: usize, i: usize) -> f32 {
-        // SAFETY: `Kernel::check` verified j < coords (= hot.len()), and i = j·stride + k
-        // < coords·stride = local.len() = the shared slot count.
+    unsafe fn get(&self, j: usize, i: usize) -> f32 {
+        // SAFETY: the caller guarantees i < slots() = local.len() = the shared slot count
+        // and j ≤ i / stride < coords = hot.len().
         unsafe {
             if *self.hot.get_unchecked(j) != 0 {
                 *self.local.get_unchecked(i)
@@ -187,7 +220,7 @@ impl Store for Replica<'_> {
         }
     }
     #[inline(always)]
-    fn put(&mut self, j: usize, i: usize, _old: f32, new: f32) {
+    unsafe fn put(&mut self, j: usize, i: usize, _old: f32, new: f32) {
         // SAFETY: as in `get`.
         unsafe {
             if *self.hot.get_unchecked(j) != 0 {
@@ -217,6 +250,9 @@ pub(crate) struct Kernel<'a, O: Optimizer> {
     pub l1: Option<(f32, &'a [f32])>,
     /// Gradient noise: (η_noise, γ).
     pub noise: Option<(f32, f32)>,
+    /// Coordinates every row may touch (features, and the bias): the bound the unchecked
+    /// store accesses rely on. Private, so a kernel is only built by [`Kernel::new`].
+    coords: usize,
 }
 
 /// What changes from one update to the next.
@@ -293,48 +329,107 @@ impl BatchScratch {
     }
 }
 
-impl<O: Optimizer> Kernel<'_, O> {
+impl<'a, O: Optimizer> Kernel<'a, O> {
     /// Slots per coordinate, known at compile time: the weight and the optimizer state.
     const STRIDE: usize = 1 + O::STATE;
 
-    /// Checks the invariants the unchecked parameter accesses rely on: every feature
-    /// index and the bias are coordinates of `p`, and `p` has this optimizer's stride.
-    pub(crate) fn check(&self, p: &SharedParams) {
-        assert_eq!(p.stride(), Self::STRIDE, "parameter stride");
-        let max = self
-            .indices
-            .iter()
-            .copied()
-            .max()
-            .map_or(0, |m| m as usize + 1);
+    /// A kernel over `data` (its CSR row pointers `indptr`), with a bias coordinate (the
+    /// feature count) when `bias`. Every coordinate a row can name is then below
+    /// `data.cols() + bias`: sprs checked the indices against the column count.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        opt: O,
+        loss: LossKind,
+        data: &'a SparseDataset,
+        indptr: &'a [usize],
+        bias: bool,
+        l2_degree: Option<&'a [f32]>,
+        l1: Option<(f32, &'a [f32])>,
+        noise: Option<(f32, f32)>,
+    ) -> Self {
+        let x = data.x();
         assert!(
-            max <= p.coords() && self.bias.is_none_or(|b| b < p.coords()),
-            "indices within the parameters"
+            indptr.len() == data.rows() + 1 && indptr.last() == Some(&x.nnz()),
+            "row pointers of this data"
         );
-        assert_eq!(*self.indptr.last().unwrap_or(&0), self.indices.len());
+        let coords = data.cols() + usize::from(bias);
+        assert!(l2_degree.is_none_or(|l| l.len() >= coords));
+        assert!(l1.is_none_or(|l| l.1.len() >= coords));
+        Kernel {
+            opt,
+            loss,
+            indptr,
+            indices: x.indices(),
+            values: x.data(),
+            labels: data.y(),
+            bias: bias.then_some(data.cols()),
+            l2_degree,
+            l1,
+            noise,
+            coords,
+        }
+    }
+
+    /// Checks that `p` holds every slot this kernel can touch: the condition under which
+    /// the unchecked accesses of [`Kernel::score`] and [`Kernel::apply`] are sound. One
+    /// comparison per example (or batch), not per coordinate.
+    #[inline(always)]
+    fn covers<S: Store>(&self, p: &S) {
+        assert!(
+            p.slots() >= self.coords * Self::STRIDE,
+            "the parameters do not cover the data's coordinates"
+        );
     }
 
     /// The score of row `r` under parameters `p` at weight scale `s`.
     #[inline(always)]
     pub(crate) fn score<S: Store>(&self, p: &S, r: usize, s: f32) -> f32 {
+        self.covers(p);
         let (lo, hi) = (self.indptr[r], self.indptr[r + 1]);
         let mut z = 0f32;
         for (&j, &x) in self.indices[lo..hi].iter().zip(&self.values[lo..hi]) {
             let j = j as usize;
-            z += p.get(j, j * Self::STRIDE) * x;
+            // SAFETY: j < cols ≤ coords (`new`) and `covers` checked coords·STRIDE ≤
+            // p.slots(), so i = j·STRIDE < p.slots().
+            z += unsafe { p.get(j, j * Self::STRIDE) } * x;
         }
         if let Some(b) = self.bias {
-            z += p.get(b, b * Self::STRIDE);
+            // SAFETY: the bias is coordinate cols < coords; as above.
+            z += unsafe { p.get(b, b * Self::STRIDE) };
         }
         z * s
+    }
+
+    /// Applies the gradient of row `r` at loss derivative `dl` (a delayed update).
+    pub(crate) fn apply_row<S: Store, R: Rng>(
+        &self,
+        p: &mut S,
+        r: usize,
+        dl: f32,
+        st: &Step<O::Ctx>,
+        rng: &mut R,
+    ) {
+        self.covers(p);
+        let (lo, hi) = (self.indptr[r], self.indptr[r + 1]);
+        for (&j, &x) in self.indices[lo..hi].iter().zip(&self.values[lo..hi]) {
+            // SAFETY: `covers` above; j < cols ≤ coords.
+            unsafe { self.apply::<S, R, false, false>(p, j as usize, dl * x, 1.0, st, rng) };
+        }
+        if let Some(b) = self.bias {
+            // SAFETY: `covers` above; the bias is coordinate cols < coords.
+            unsafe { self.apply::<S, R, false, false>(p, b, dl, 1.0, st, rng) };
+        }
     }
 
     /// Applies gradient `g` to coordinate `j`. `weight` scales the per-example
     /// regularization terms (count/B in a mini-batch, 1 for a single example).
     /// `PLAIN` is true when there is no degree-scaled L2, no L1 and no gradient noise:
     /// the compiler then drops those branches from the per-coordinate loop.
+    ///
+    /// # Safety
+    /// `self.covers(p)` held, and `j < self.coords`.
     #[inline(always)]
-    pub(crate) fn apply<S: Store, R: Rng, const PLAIN: bool, const SCALED: bool>(
+    unsafe fn apply<S: Store, R: Rng, const PLAIN: bool, const SCALED: bool>(
         &self,
         p: &mut S,
         j: usize,
@@ -346,10 +441,13 @@ impl<O: Optimizer> Kernel<'_, O> {
         let base = j * Self::STRIDE;
         let mut state = [0f32; MAX_STATE];
         for (k, s) in state.iter_mut().enumerate().take(O::STATE) {
-            *s = p.get(j, base + 1 + k);
+            // SAFETY: j < coords and coords·STRIDE ≤ p.slots() (the caller's contract),
+            // so base + 1 + k < (j + 1)·STRIDE ≤ p.slots().
+            *s = unsafe { p.get(j, base + 1 + k) };
         }
         let old_state = state;
-        let stored = p.get(j, base);
+        // SAFETY: as above, base < p.slots().
+        let stored = unsafe { p.get(j, base) };
         let mut w = stored;
         if SCALED {
             w *= st.scale_after;
@@ -372,9 +470,11 @@ impl<O: Optimizer> Kernel<'_, O> {
         } else {
             w_new
         };
-        p.put(j, base, stored, w_out);
+        // SAFETY: the slots read above.
+        unsafe { p.put(j, base, stored, w_out) };
         for k in 0..O::STATE {
-            p.put(j, base + 1 + k, old_state[k], state[k]);
+            // SAFETY: the slots read above.
+            unsafe { p.put(j, base + 1 + k, old_state[k], state[k]) };
         }
     }
 
@@ -399,10 +499,12 @@ impl<O: Optimizer> Kernel<'_, O> {
         loss.add(linear, factor);
         let (lo, hi) = (self.indptr[r], self.indptr[r + 1]);
         for (&j, &x) in self.indices[lo..hi].iter().zip(&self.values[lo..hi]) {
-            self.apply::<S, R, PLAIN, SCALED>(p, j as usize, dl * x, 1.0, st, rng);
+            // SAFETY: `score` checked `covers(p)`; j < cols ≤ coords.
+            unsafe { self.apply::<S, R, PLAIN, SCALED>(p, j as usize, dl * x, 1.0, st, rng) };
         }
         if let Some(b) = self.bias {
-            self.apply::<S, R, PLAIN, SCALED>(p, b, dl, 1.0, st, rng);
+            // SAFETY: as above; the bias is coordinate cols < coords.
+            unsafe { self.apply::<S, R, PLAIN, SCALED>(p, b, dl, 1.0, st, rng) };
         }
     }
 
@@ -438,10 +540,13 @@ impl<O: Optimizer> Kernel<'_, O> {
             }
         }
         let inv_b = 1.0 / rows.len() as f32;
+        self.covers(p);
         for &j in &sc.touched {
             let ju = j as usize;
             let weight = sc.count[ju] as f32 * inv_b;
-            self.apply::<S, R, false, true>(p, ju, sc.grad[ju] * inv_b, weight, st, rng);
+            // SAFETY: `covers` above; touched coordinates are row indices or the bias,
+            // all below coords.
+            unsafe { self.apply::<S, R, false, true>(p, ju, sc.grad[ju] * inv_b, weight, st, rng) };
             sc.grad[ju] = 0.0;
             sc.count[ju] = 0;
         }
@@ -501,8 +606,10 @@ mod loom_tests {
                     loom::thread::spawn(move || {
                         let (hot, list, weight) = ([1u8], [0u32], [1.0f32]);
                         let mut r = Replica::new(&shared, &hot, &list, &weight);
-                        let old = r.get(0, 0);
-                        r.put(0, 0, old, old + step);
+                        // SAFETY: slot 0 of the one coordinate, below r.slots() = 1.
+                        let old = unsafe { r.get(0, 0) };
+                        // SAFETY: as above.
+                        unsafe { r.put(0, 0, old, old + step) };
                         r.sync();
                     })
                 })

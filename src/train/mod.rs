@@ -421,22 +421,16 @@ fn run<O: Optimizer>(
             .collect()
     });
     let indptr = x.indptr();
-    let kernel = Kernel {
+    let kernel = Kernel::new(
         opt,
-        loss: cfg.loss,
-        indptr: indptr.raw_storage(),
-        indices: x.indices(),
-        values: x.data(),
-        labels: train.y(),
-        bias: cfg.bias.then_some(d),
-        l2_degree: l2_degree.as_deref(),
-        l1: (cfg.l1 > 0.0).then_some((cfg.l1 as f32, &deg_scale[..])),
-        noise: (cfg.grad_noise > 0.0).then_some((cfg.grad_noise, cfg.grad_noise_gamma)),
-    };
-    if !ar {
-        // AdaptiveRevision keeps its own 4-slot layout and reads it with checked accesses.
-        kernel.check(&params);
-    }
+        cfg.loss,
+        train,
+        indptr.raw_storage(),
+        cfg.bias,
+        l2_degree.as_deref(),
+        (cfg.l1 > 0.0).then_some((cfg.l1 as f32, &deg_scale[..])),
+        (cfg.grad_noise > 0.0).then_some((cfg.grad_noise, cfg.grad_noise_gamma)),
+    );
     let sync_every = cfg.engine.sync_interval(
         whole,
         coords,
@@ -1024,30 +1018,13 @@ fn delayed_epoch<O: Optimizer>(
         ws.queue.items.push_back((r, dl, 0));
         if ws.queue.items.len() > delay {
             let (r, dl, _) = ws.queue.items.pop_front().expect("non-empty");
-            apply_row(k, &mut store, r as usize, dl, &step, &mut ws.rng);
+            k.apply_row(&mut store, r as usize, dl, &step, &mut ws.rng);
         }
         part.updates += 1;
     }
     let step = step_for(k, lr, ws.t * sh.threads as u64, 1.0, 1.0);
     while let Some((r, dl, _)) = ws.queue.items.pop_front() {
-        apply_row(k, &mut store, r as usize, dl, &step, &mut ws.rng);
-    }
-}
-
-fn apply_row<O: Optimizer>(
-    k: &Kernel<'_, O>,
-    store: &mut kernel::Direct<'_>,
-    r: usize,
-    dl: f32,
-    step: &Step<O::Ctx>,
-    rng: &mut Xoshiro256PlusPlus,
-) {
-    let (lo, hi) = (k.indptr[r], k.indptr[r + 1]);
-    for (&j, &x) in k.indices[lo..hi].iter().zip(&k.values[lo..hi]) {
-        k.apply::<_, _, false, false>(store, j as usize, dl * x, 1.0, step, rng);
-    }
-    if let Some(b) = k.bias {
-        k.apply::<_, _, false, false>(store, b, dl, 1.0, step, rng);
+        k.apply_row(&mut store, r as usize, dl, &step, &mut ws.rng);
     }
 }
 
