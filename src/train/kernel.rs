@@ -103,28 +103,40 @@ pub(crate) struct Replica<'a> {
 }
 
 impl<'a> Replica<'a> {
-    pub(crate) fn new(
+    /// A replica of `hot_list` over `shared`, in the buffers of an earlier replica (a
+    /// worker keeps them from one epoch to the next rather than allocating and faulting
+    /// them in again; `Default::default()` for new ones). Only the hot coordinates'
+    /// slots are read, and `pull` writes them first.
+    pub(crate) fn reuse(
         shared: &'a SharedParams,
         hot: &'a [u8],
         hot_list: &'a [u32],
         merge_weight: &'a [f32],
+        (mut local, mut last): (Vec<f32>, Vec<f32>),
     ) -> Self {
         let stride = shared.stride();
         assert!(
             hot.len() == shared.coords() && merge_weight.len() == shared.coords(),
             "one hot flag and merge weight per coordinate"
         );
+        local.resize(shared.coords() * stride, 0.0);
+        last.resize(shared.coords() * stride, 0.0);
         let mut r = Replica {
             shared,
             hot,
             merge_weight,
             hot_list,
-            local: vec![0.0; shared.coords() * stride],
-            last: vec![0.0; shared.coords() * stride],
+            local,
+            last,
             stride,
         };
         r.pull();
         r
+    }
+
+    /// The buffers, for the next [`Replica::reuse`].
+    pub(crate) fn into_buffers(self) -> (Vec<f32>, Vec<f32>) {
+        (self.local, self.last)
     }
 
     /// Copies the shared values of the hot coordinates into the replica.
@@ -184,7 +196,7 @@ impl Local<'_> {
     }
 }
 
-// SAFETY: `slots` is the private copy's length (= the shared slot count, `Replica::new`).
+// SAFETY: `slots` is the private copy's length (= the shared slot count, `Replica::reuse`).
 unsafe impl Store for Local<'_> {
     fn slots(&self) -> usize {
         self.0.local.len()
@@ -202,7 +214,7 @@ unsafe impl Store for Local<'_> {
 }
 
 // SAFETY: `slots` is local.len() = the shared slot count, and `hot` has one byte per
-// shared coordinate (`Replica::new` checks both).
+// shared coordinate (`Replica::reuse` checks both).
 unsafe impl Store for Replica<'_> {
     fn slots(&self) -> usize {
         self.local.len()
@@ -605,7 +617,8 @@ mod loom_tests {
                     let shared = shared.clone();
                     loom::thread::spawn(move || {
                         let (hot, list, weight) = ([1u8], [0u32], [1.0f32]);
-                        let mut r = Replica::new(&shared, &hot, &list, &weight);
+                        let mut r =
+                            Replica::reuse(&shared, &hot, &list, &weight, Default::default());
                         // SAFETY: slot 0 of the one coordinate, below r.slots() = 1.
                         let old = unsafe { r.get(0, 0) };
                         // SAFETY: as above.

@@ -371,6 +371,8 @@ struct WorkerState {
     t: u64,
     scale: f64,
     queue: DelayQueue,
+    /// A replica's buffers, kept across epochs.
+    replica: (Vec<f32>, Vec<f32>),
 }
 
 /// Gradients waiting to be applied: (row, loss derivative, offset of the ḡ values read
@@ -529,6 +531,7 @@ impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
                 t: 0,
                 scale: 1.0,
                 queue: DelayQueue::default(),
+                replica: Default::default(),
             })
             .collect()
     }
@@ -830,19 +833,25 @@ fn worker_epoch<O: Optimizer>(
     } else if sh.cfg.engine.delay > 0 {
         delayed_epoch(sh, ws, &perm, lr, &mut part);
     } else if sh.whole {
-        let mut store = kernel::Local(kernel::Replica::new(
+        let bufs = std::mem::take(&mut ws.replica);
+        let mut store = kernel::Local(kernel::Replica::reuse(
             sh.params,
             &sh.hot,
             &sh.hot_list,
             &sh.merge_weight,
+            bufs,
         ));
         plain_epoch(sh, ws, &perm, lr, &mut store, &mut part, true);
         store.sync(ws.scale as f32);
         ws.scale = 1.0;
+        ws.replica = store.0.into_buffers();
     } else if !sh.hot_list.is_empty() {
-        let mut store = kernel::Replica::new(sh.params, &sh.hot, &sh.hot_list, &sh.merge_weight);
+        let bufs = std::mem::take(&mut ws.replica);
+        let mut store =
+            kernel::Replica::reuse(sh.params, &sh.hot, &sh.hot_list, &sh.merge_weight, bufs);
         plain_epoch(sh, ws, &perm, lr, &mut store, &mut part, true);
         store.sync();
+        ws.replica = store.into_buffers();
     } else if sh.cfg.engine.lossless {
         plain_epoch(
             sh,
