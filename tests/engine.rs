@@ -211,3 +211,44 @@ fn round_robin_takes_turns_deterministically() {
     let out = run(&small, &test, Scheme::RoundRobin, 4, |c| c.epochs = 1);
     assert_eq!(out.epochs[0].updates, 1001);
 }
+
+/// The engine's replication policy is in the summary line and the report, and a merge
+/// interval never exceeds a thread's share of an epoch.
+#[test]
+fn the_replication_policy_is_reported_and_bounded_by_the_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("small.libsvm");
+    let rows: String = (0..2000)
+        .map(|r| {
+            format!(
+                "{} {}:1 {}:0.5\n",
+                if r % 3 == 0 { "+1" } else { "-1" },
+                1 + r % 7,
+                8 + r % 5
+            )
+        })
+        .collect();
+    std::fs::write(&d, rows).unwrap();
+    let out = crate::util::wildsgd([
+        "train",
+        "--data",
+        &crate::util::arg(&d),
+        "--threads",
+        "2",
+        "--quiet",
+        "--report",
+        "-",
+    ]);
+    assert!(out.status.success(), "{}", crate::util::stderr(&out));
+    let text = crate::util::stdout(&out);
+    let done: serde_json::Value = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "done")
+        .unwrap();
+    let every = done["merge_every"]
+        .as_u64()
+        .expect("replicas report their interval");
+    assert!((1..=1000).contains(&every), "{every}");
+    assert!(crate::util::stderr(&out).contains("whole-model replicas, merged every"));
+}

@@ -256,6 +256,10 @@ pub struct DoneReport {
     pub l2_form: L2Form,
     /// Coordinates each thread replicated.
     pub replicated: usize,
+    /// Updates between a replica's merges (present when there are replicas; bounded by
+    /// a thread's share of an epoch, whose end always merges).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merge_every: Option<u64>,
     /// Rows per shuffled block.
     pub shuffle_block: usize,
 }
@@ -433,13 +437,18 @@ fn run<O: Optimizer>(
         (cfg.l1 > 0.0).then_some((cfg.l1 as f32, &deg_scale[..])),
         (cfg.grad_noise > 0.0).then_some((cfg.grad_noise, cfg.grad_noise_gamma)),
     );
-    let sync_every = cfg.engine.sync_interval(
-        whole,
-        coords,
-        stride,
-        train.nnz() as f64 / n.max(1) as f64,
-        threads,
-    );
+    // A replica merges at the end of every epoch anyway: an interval longer than a
+    // thread's share of the epoch is bounded by it (and reported as such).
+    let sync_every = cfg
+        .engine
+        .sync_interval(
+            whole,
+            coords,
+            stride,
+            train.nnz() as f64 / n.max(1) as f64,
+            threads,
+        )
+        .min(n.div_ceil(threads).max(1));
     let batch = if cfg.batch_size == 0 {
         n
     } else {
@@ -692,6 +701,7 @@ impl<O: Optimizer> Linear<'_, O> {
             l2: self.lambda,
             l2_form,
             replicated: sh.hot_list.len(),
+            merge_every: (!sh.hot_list.is_empty()).then_some(sh.sync_every),
             shuffle_block: sh.block,
         };
         model.meta = serde_json::json!({

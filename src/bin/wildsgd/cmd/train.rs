@@ -802,8 +802,19 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     }
     let d = &outcome.done;
     let nnz: f64 = outcome.epochs.iter().map(|e| e.nnz as f64).sum();
+    // The engine's replication policy, when it has one.
+    let policy = match d.merge_every {
+        Some(k) if d.replicated == train_data.cols() + usize::from(!a.opts.no_bias) => {
+            format!(" | whole-model replicas, merged every {k} updates")
+        }
+        Some(k) => format!(
+            " | {} hot coordinates replicated, merged every {k} updates",
+            d.replicated
+        ),
+        None => String::new(),
+    };
     let mut line = format!(
-        "{} {} | {} | lr {} | l2 {:.4e}",
+        "{} {} | {}{policy} | lr {} | l2 {:.4e}",
         d.model,
         d.optimizer,
         run_summary(
