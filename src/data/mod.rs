@@ -195,6 +195,7 @@ impl LoadOptions {
 /// # Errors
 /// [`ParseErrorKind::Empty`] when there is no data line.
 pub fn detect_format(bytes: &[u8]) -> Result<Format> {
+    let bytes = strip_bom(bytes);
     for (n, raw) in bytes.split(|&b| b == b'\n').enumerate() {
         let line = lines::content(raw, n as u64 + 1)?;
         if line.is_empty() {
@@ -224,8 +225,7 @@ pub fn detect_format(bytes: &[u8]) -> Result<Format> {
 /// # Errors
 /// A located [`ParseError`] (without a path).
 pub fn parse_bytes(bytes: &[u8], opts: &LoadOptions) -> Result<Dataset> {
-    // A UTF-8 byte-order mark (written by some editors) is not data.
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let bytes = strip_bom(bytes);
     let format = match opts.format {
         Format::Auto => detect_format(bytes)?,
         f => f,
@@ -235,6 +235,11 @@ pub fn parse_bytes(bytes: &[u8], opts: &LoadOptions) -> Result<Dataset> {
         Format::Ratings => Ok(Dataset::Ratings(ratings::parse(bytes, &opts.ratings)?)),
         _ => Ok(Dataset::Sparse(libsvm::parse(bytes, &opts.libsvm)?)),
     }
+}
+
+/// The bytes after a UTF-8 byte-order mark (written by some editors; not data).
+fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
 /// Checks what parsing `bytes` will take against the memory budget, from upper bounds
@@ -331,5 +336,12 @@ mod tests {
         );
         assert_eq!(detect_format(b"1 2 0.5\r\n").unwrap(), Format::Ratings);
         assert!(detect_format(b"# only\n\n").is_err());
+        // Found by the `auto` fuzz target: detection and parsing skip a BOM alike.
+        let text = b"\xEF\xBB\xBF\x0c\n\n \x0b\n1\x0c\x0b\x0b\x0c1\x0b\n";
+        assert_eq!(detect_format(text).unwrap(), Format::Ratings);
+        assert_eq!(
+            parse_bytes(text, &LoadOptions::default()).unwrap().format(),
+            Format::Ratings
+        );
     }
 }
