@@ -418,7 +418,7 @@ fn run<O: Optimizer>(
         hot_list,
         whole,
         l2_form,
-    } = layout(cfg, train, threads, stride);
+    } = layout(cfg, train, threads, stride)?;
     let deg_scale = kernel::degree_scale(train, cfg.bias);
     let l2_degree: Option<Vec<f32>> = (l2_form == L2Form::Degree && lambda > 0.0).then(|| {
         deg_scale
@@ -741,10 +741,20 @@ struct Layout {
 }
 
 /// Coordinate degrees, the replicated set and the L2 form for `threads` threads.
-fn layout(cfg: &TrainConfig, train: &SparseDataset, threads: usize, stride: usize) -> Layout {
+fn layout(
+    cfg: &TrainConfig,
+    train: &SparseDataset,
+    threads: usize,
+    stride: usize,
+) -> Result<Layout> {
     let (n, d) = (train.rows(), train.cols());
     let coords = d + usize::from(cfg.bias);
-    let mut deg = vec![0u32; coords];
+    let mut deg = crate::memory::filled(
+        coords,
+        0u32,
+        "the features' degrees",
+        "renumber the features densely or read fewer with --n-features",
+    )?;
     for &j in train.x().indices() {
         deg[j as usize] += 1;
     }
@@ -768,13 +778,13 @@ fn layout(cfg: &TrainConfig, train: &SparseDataset, threads: usize, stride: usiz
     } else {
         cfg.l2_form
     };
-    Layout {
+    Ok(Layout {
         deg,
         hot,
         hot_list,
         whole,
         l2_form,
-    }
+    })
 }
 
 /// Checks the dense per-coordinate arrays of a run against the memory budget: the

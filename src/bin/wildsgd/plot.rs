@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Result, bail};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 /// One named line.
@@ -154,16 +155,27 @@ pub fn scaling_chart(path: &Path, title: &str, series: &[Scaling]) -> Result<()>
                 .label("hollow: oversubscribed (threads > cores)")
                 .legend(|(x, y)| Circle::new((x + 9, y), 4, BLACK.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()?;
+        draw_legend(&mut chart)?;
         root.present()?;
     }
     write_chart(path, svg)
+}
+
+/// The legend box, upper left, of either chart.
+fn draw_legend<'a, 'b>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+) -> Result<()>
+where
+    'b: 'a,
+{
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 14))
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()?;
+    Ok(())
 }
 
 /// Writes an SVG document, or its PNG rendering for a `.png` name, atomically.
@@ -246,13 +258,7 @@ pub fn line_chart(
                 });
             chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()?;
+        draw_legend(&mut chart)?;
         root.present()?;
     }
     write_chart(path, svg)
