@@ -83,7 +83,7 @@ pub(crate) fn drive<M>(
         if let (Some(patience), Some(v)) = (plan.early_stop, ep.valid) {
             if out.best.as_ref().is_none_or(|b| v < b.0) {
                 let model = ep.model.ok_or_else(|| {
-                    Error::config("early-stop", "the trainer kept no model (a bug)")
+                    Error::config("early_stop", "the trainer kept no model (a bug)")
                 })?;
                 out.best = Some((v, e + 1, model));
             } else if e + 1 - out.best.as_ref().map_or(0, |b| b.1) >= patience {

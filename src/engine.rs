@@ -8,7 +8,7 @@
 //! | `locked` | the same threads, every example's update under one global lock (the paper's baseline) |
 //! | `round-robin` | the same threads taking turns in a fixed order, one update each (the paper's RR); deterministic |
 //! | `delay-tolerant` | the hogwild threads running AdaGrad's AdaptiveRevision (McMahan & Streeter 2014) |
-//! | `block` | matrix factorization only: LIBMF's FPSG, the rating matrix cut into a grid of blocks and each thread handed a free block (no row or column shared with a running block), so updates never conflict and take no lock (Chin et al. 2015) |
+//! | `block` | matrix factorization only ([`MfScheme`], its default): LIBMF's FPSG, the rating matrix cut into a grid of blocks and each thread handed a free block (no row or column shared with a running block), so updates never conflict and take no lock (Chin et al. 2015) |
 //!
 //! **Allowed races.** Under `hogwild`, two threads may update the same coordinate at
 //! the same time: each does a relaxed atomic load, computes, and a relaxed atomic
@@ -35,7 +35,9 @@
 
 use crate::error::{Error, Result};
 
-/// How the threads share the work.
+/// How the threads share the work of a linear model. Matrix factorization has its own
+/// set ([`MfScheme`]): each model's configuration admits only the schemes it runs, so
+/// a scheme a model cannot run is a type error, not a run-time refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Scheme {
@@ -51,27 +53,33 @@ pub enum Scheme {
     RoundRobin,
     /// AdaGrad's AdaptiveRevision on the Hogwild! threads.
     DelayTolerant,
-    /// Conflict-free block scheduling (FPSG; matrix factorization only).
-    Block,
 }
 
 impl Scheme {
+    /// Every linear scheme.
+    pub const ALL: [Scheme; 5] = [
+        Scheme::Sequential,
+        Scheme::Hogwild,
+        Scheme::Locked,
+        Scheme::RoundRobin,
+        Scheme::DelayTolerant,
+    ];
+
     /// The scheme called `name`.
     ///
     /// # Errors
-    /// [`Error::Config`] for an unknown name.
+    /// [`Error::Config`] for an unknown name or one linear models do not run.
     pub fn from_name(name: &str) -> Result<Self> {
-        match name {
-            "sequential" => Ok(Scheme::Sequential),
-            "hogwild" => Ok(Scheme::Hogwild),
-            "locked" => Ok(Scheme::Locked),
-            "round-robin" => Ok(Scheme::RoundRobin),
-            "delay-tolerant" => Ok(Scheme::DelayTolerant),
-            "block" => Ok(Scheme::Block),
-            other => Err(Error::config(
+        match Self::ALL.into_iter().find(|s| s.name() == name) {
+            Some(s) => Ok(s),
+            None if name == "block" => Err(Error::config(
+                "scheme",
+                "block scheduling is for matrix factorization; linear models run sequential, hogwild, locked, round-robin or delay-tolerant",
+            )),
+            None => Err(Error::config(
                 "scheme",
                 format!(
-                    "unknown scheme `{other}`; expected sequential, hogwild, locked, round-robin, delay-tolerant or block"
+                    "unknown scheme `{name}`; expected sequential, hogwild, locked, round-robin or delay-tolerant"
                 ),
             )),
         }
@@ -85,8 +93,122 @@ impl Scheme {
             Scheme::Locked => "locked",
             Scheme::RoundRobin => "round-robin",
             Scheme::DelayTolerant => "delay-tolerant",
-            Scheme::Block => "block",
         }
+    }
+}
+
+/// How the threads share the work of matrix factorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MfScheme {
+    /// One thread, the reference.
+    Sequential,
+    /// Lock-free Hogwild! over the shuffled ratings.
+    Hogwild,
+    /// One global lock around every update.
+    Locked,
+    /// Conflict-free block scheduling (LIBMF's FPSG): the fastest at every thread
+    /// count measured, hence the default.
+    #[default]
+    Block,
+}
+
+impl MfScheme {
+    /// Every matrix-factorization scheme.
+    pub const ALL: [MfScheme; 4] = [
+        MfScheme::Sequential,
+        MfScheme::Hogwild,
+        MfScheme::Locked,
+        MfScheme::Block,
+    ];
+
+    /// The scheme called `name`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unknown name or one matrix factorization does not run.
+    pub fn from_name(name: &str) -> Result<Self> {
+        match Self::ALL.into_iter().find(|s| s.name() == name) {
+            Some(s) => Ok(s),
+            None if Scheme::from_name(name).is_ok() => Err(Error::config(
+                "scheme",
+                format!(
+                    "`{name}` is for linear models; matrix factorization runs sequential, hogwild, locked or block"
+                ),
+            )),
+            None => Err(Error::config(
+                "scheme",
+                format!("unknown scheme `{name}`; expected sequential, hogwild, locked or block"),
+            )),
+        }
+    }
+
+    /// The command-line name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            MfScheme::Sequential => "sequential",
+            MfScheme::Hogwild => "hogwild",
+            MfScheme::Locked => "locked",
+            MfScheme::Block => "block",
+        }
+    }
+}
+
+/// Threads actually used for `threads` (0: one per core); `sequential` uses one.
+fn threads_for(sequential: bool, threads: usize) -> usize {
+    match threads {
+        _ if sequential => 1,
+        0 => cores(),
+        t => t,
+    }
+}
+
+/// Thread settings checked the same way for every model.
+fn check_threads(threads: usize) -> Result<()> {
+    if threads > 4096 {
+        return Err(Error::config("threads", "at most 4096"));
+    }
+    Ok(())
+}
+
+/// Engine settings of matrix factorization: the scheme, threads and pinning (the
+/// replication, delay and merge settings of [`EngineConfig`] are for linear models).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MfEngine {
+    /// The scheme.
+    pub scheme: MfScheme,
+    /// Threads; 0 means one per core. `sequential` always uses one.
+    pub threads: usize,
+    /// Pin each thread to its own core (skipped when oversubscribed).
+    pub pin: bool,
+}
+
+impl Default for MfEngine {
+    fn default() -> Self {
+        MfEngine {
+            scheme: MfScheme::default(),
+            threads: 0,
+            pin: true,
+        }
+    }
+}
+
+impl MfEngine {
+    /// Threads actually used.
+    pub fn effective_threads(&self) -> usize {
+        threads_for(self.scheme == MfScheme::Sequential, self.threads)
+    }
+
+    /// Whether more threads than cores are asked for.
+    pub fn oversubscribed(&self) -> bool {
+        self.effective_threads() > cores()
+    }
+
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the setting.
+    pub fn check(&self) -> Result<()> {
+        check_threads(self.threads)
     }
 }
 
@@ -105,7 +227,7 @@ pub enum Replication {
     Top(usize),
 }
 
-/// Engine settings.
+/// Engine settings of a linear model.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct EngineConfig {
     /// The scheme.
@@ -149,11 +271,7 @@ pub fn cores() -> usize {
 impl EngineConfig {
     /// Threads actually used.
     pub fn effective_threads(&self) -> usize {
-        match self.scheme {
-            Scheme::Sequential => 1,
-            _ if self.threads == 0 => cores(),
-            _ => self.threads,
-        }
+        threads_for(self.scheme == Scheme::Sequential, self.threads)
     }
 
     /// Whether more threads than cores are asked for.
@@ -206,9 +324,7 @@ impl EngineConfig {
     /// # Errors
     /// [`Error::Config`] naming the setting.
     pub fn check(&self) -> Result<()> {
-        if self.threads > 4096 {
-            return Err(Error::config("threads", "at most 4096"));
-        }
+        check_threads(self.threads)?;
         if self.delay > 1 << 24 {
             return Err(Error::config("delay", "at most 16777216"));
         }
@@ -320,6 +436,24 @@ mod tests {
         assert_eq!(s2[2], 4.0);
         let plain = -1.0 - 1.0 / 2f32.sqrt();
         assert!(s2[0] > plain, "revised {} vs plain AdaGrad {plain}", s2[0]);
+    }
+
+    #[test]
+    fn each_model_names_only_its_schemes() {
+        for s in Scheme::ALL {
+            assert_eq!(Scheme::from_name(s.name()).unwrap(), s);
+        }
+        for s in MfScheme::ALL {
+            assert_eq!(MfScheme::from_name(s.name()).unwrap(), s);
+        }
+        let e = Scheme::from_name("block").unwrap_err().to_string();
+        assert!(e.contains("matrix factorization"), "{e}");
+        let e = MfScheme::from_name("round-robin").unwrap_err().to_string();
+        assert!(e.contains("for linear models"), "{e}");
+        let e = MfScheme::from_name("fast").unwrap_err().to_string();
+        assert!(e.contains("unknown scheme `fast`"), "{e}");
+        assert_eq!(MfScheme::default(), MfScheme::Block);
+        assert_eq!(Scheme::default(), Scheme::Hogwild);
     }
 
     #[test]

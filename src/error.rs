@@ -88,10 +88,10 @@ fn diverged_hint(lr: f32, l2: f64) -> String {
     let shrink = f64::from(lr) * l2;
     if shrink >= 0.5 {
         format!(
-            "lr × L2 = {shrink:.3e} overshoots the L2 shrinkage (it must stay well below 1): lower the L2 strength (--l2, or raise --C) or the learning rate (--lr)"
+            "lr × L2 = {shrink:.3e} overshoots the L2 shrinkage (it must stay well below 1): lower the L2 strength `l2` or the learning rate `lr`"
         )
     } else {
-        "lower the learning rate (--lr)".into()
+        "lower the learning rate `lr`".into()
     }
 }
 
@@ -161,7 +161,7 @@ pub(crate) fn check_training<T: Into<f64> + Copy + std::fmt::Display>(
         check_non_negative("l2", l2)?;
     }
     if early_stop == Some(0) {
-        return Err(Error::config("early-stop", "patience must be at least 1"));
+        return Err(Error::config("early_stop", "patience must be at least 1"));
     }
     Ok(())
 }

@@ -88,13 +88,13 @@ impl SparseGenConfig {
         }
         if self.nnz_per_row == 0 {
             return Err(Error::config(
-                "nnz-per-row",
+                "nnz_per_row",
                 "must be at least 1 (a row without features has a random label)",
             ));
         }
         if self.nnz_per_row > self.features {
             return Err(Error::config(
-                "nnz-per-row",
+                "nnz_per_row",
                 format!(
                     "{} is more than the {} features",
                     self.nnz_per_row, self.features
@@ -131,7 +131,7 @@ impl SparseGenConfig {
             crate::memory::bytes_of(&[self.features as u64, 28]).saturating_add(
                 crate::memory::bytes_of(&[(window * BLOCK.min(self.rows)) as u64, text]),
             ),
-            "the planted model and the rows in flight are kept in memory: lower --features or --nnz-per-row",
+            "the planted model and the rows in flight are kept in memory: lower `features` or `nnz_per_row`",
         )?;
         let mut rng = block_rng(self.seed, 0, u64::MAX);
         let normal = Normal::new(0.0f32, 1.0).expect("valid normal");
@@ -340,7 +340,7 @@ impl RatingsGenConfig {
                     per_user as u64,
                 ]),
             ),
-            "the item factors and the users in flight are kept in memory: lower --items, --rank or --density",
+            "the item factors and the users in flight are kept in memory: lower `items`, `rank` or `density`",
         )?;
         let sd = (1.0 / (self.rank as f64).sqrt()) as f32;
         let factor = Normal::new(0.0f32, sd.sqrt()).expect("valid normal");

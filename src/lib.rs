@@ -22,7 +22,7 @@ pub use data::{
     Classes, Dataset, Format, IndexBase, Label, LibsvmOptions, LoadOptions, RatingsDataset,
     RatingsOptions, SparseDataset, load, load_libsvm,
 };
-pub use engine::{EngineConfig, Replication, Scheme};
+pub use engine::{EngineConfig, MfEngine, MfScheme, Replication, Scheme};
 pub use metrics::{Metrics, evaluate};
 pub use mf::{MfConfig, MfModel, MfOptimizer, MfOutcome, MfProgress};
 pub use model::{
@@ -36,9 +36,10 @@ pub use train::{L2Form, Order, Progress, TrainConfig, TrainOutcome};
 /// Everything a typical program needs: `use wildsgd::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        Classes, Dataset, EngineConfig, Error, Flow, LinearModel, LossKind, MfConfig, MfModel,
-        MfOptimizer, OptimizerKind, RatingsDataset, Result, Scheme, SparseDataset, TrainConfig,
-        load, load_any_model, load_libsvm, load_mf_model, load_model, save_mf_model, save_model,
+        Classes, Dataset, EngineConfig, Error, Flow, LinearModel, LossKind, MfConfig, MfEngine,
+        MfModel, MfOptimizer, MfScheme, OptimizerKind, RatingsDataset, Result, Scheme,
+        SparseDataset, TrainConfig, load, load_any_model, load_libsvm, load_mf_model, load_model,
+        save_mf_model, save_model,
     };
 }
 pub use error::{Error, ParseError, ParseErrorKind, Result};

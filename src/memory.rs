@@ -46,7 +46,7 @@ pub fn check_threads(threads: usize) -> Result<()> {
     check(
         format!("starting {threads} threads"),
         bytes_of(&[threads as u64, THREAD_BYTES]),
-        "use fewer threads (--threads)",
+        "use fewer `threads`",
     )
 }
 

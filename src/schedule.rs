@@ -67,7 +67,7 @@ impl Schedule {
             },
             other => {
                 return Err(Error::config(
-                    "lr-schedule",
+                    "schedule",
                     format!(
                         "unknown schedule `{other}`; expected constant, inv-time, step, exp or plateau"
                     ),
@@ -85,22 +85,26 @@ impl Schedule {
         match *self {
             Schedule::Constant => Ok(()),
             Schedule::InvTime { k } | Schedule::Exp { k } if !(k >= 0.0 && k.is_finite()) => bad(
-                "lr-decay",
+                "schedule.k",
                 format!("must be a non-negative number, got {k}"),
             ),
             Schedule::Step { every: 0, .. } => {
-                bad("lr-step", "must be at least 1 epoch, got 0".into())
+                bad("schedule.every", "must be at least 1 epoch, got 0".into())
             }
             Schedule::Step { factor, .. } | Schedule::Plateau { factor, .. }
                 if !(factor > 0.0 && factor <= 1.0) =>
             {
-                bad("lr-factor", format!("must be in (0, 1], got {factor}"))
+                bad(
+                    "schedule.factor",
+                    format!("must be in (0, 1], got {factor}"),
+                )
             }
-            Schedule::Plateau { patience: 0, .. } => {
-                bad("lr-patience", "must be at least 1 epoch, got 0".into())
-            }
+            Schedule::Plateau { patience: 0, .. } => bad(
+                "schedule.patience",
+                "must be at least 1 epoch, got 0".into(),
+            ),
             Schedule::Plateau { threshold, .. } if threshold.is_nan() || threshold < 0.0 => bad(
-                "lr-schedule",
+                "schedule.threshold",
                 format!("plateau threshold must be non-negative, got {threshold}"),
             ),
             _ => Ok(()),

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 use wildsgd::data::{RatingsDataset, RatingsOptions, ratings};
-use wildsgd::engine::{EngineConfig, Scheme};
+use wildsgd::engine::{MfEngine, MfScheme as Scheme};
 use wildsgd::mf::{self, MfConfig, MfL2Form, MfOptimizer};
 
 use crate::util::{arg, assert_bad_input, shared, stdout, wildsgd};
@@ -29,11 +29,11 @@ fn load(rel: &str) -> Option<RatingsDataset> {
     Some(ratings::parse(&std::fs::read(p).unwrap(), &RatingsOptions::default()).unwrap())
 }
 
-fn engine(scheme: Scheme, threads: usize) -> EngineConfig {
-    EngineConfig {
+fn engine(scheme: Scheme, threads: usize) -> MfEngine {
+    MfEngine {
         scheme,
         threads,
-        ..EngineConfig::default()
+        ..MfEngine::default()
     }
 }
 
@@ -260,10 +260,6 @@ fn bad_settings_are_refused() {
         },
         MfConfig {
             l2: Some(-1.0),
-            ..MfConfig::default()
-        },
-        MfConfig {
-            engine: engine(Scheme::RoundRobin, 2),
             ..MfConfig::default()
         },
         MfConfig {

@@ -264,7 +264,7 @@ fn check_parse_memory(bytes: &[u8], format: Format) -> Result<()> {
     crate::memory::check(
         format!("parsing up to {lines} {what}"),
         bytes_needed,
-        "the data set is too large for this machine's memory (or for --max-memory): use a smaller file or a larger machine",
+        "the data set is too large for this machine's memory (or for `max_memory`): use a smaller file or a larger machine",
     )
 }
 

@@ -96,7 +96,7 @@ fn reserve(mut v: Vec<u8>, more: u64, what: &str) -> Result<Vec<u8>> {
     if total > v.capacity() as u64 {
         // Grow geometrically so that piecewise reads stay linear in time.
         let want = total.max(2 * v.capacity() as u64);
-        let hint = "the input is too large for this machine's memory (or for --max-memory)";
+        let hint = "the input is too large for this machine's memory (or for `max_memory`)";
         crate::memory::check(what, want, hint)
             .or_else(|_| crate::memory::check(what, total, hint))?;
         let len = v.len() as u64;

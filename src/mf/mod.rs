@@ -40,7 +40,7 @@ pub use kernel::{Entry, Rule};
 pub use model::{MfMetrics, MfModel, Recommendation};
 
 use crate::data::RatingsDataset;
-use crate::engine::{EngineConfig, Scheme};
+use crate::engine::{MfEngine, MfScheme};
 use crate::error::{Error, Result};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::schedule::Schedule;
@@ -160,9 +160,8 @@ pub struct MfConfig {
     pub early_stop: Option<usize>,
     /// Seed of the initialization and of every ordering.
     pub seed: u64,
-    /// Scheme, threads and pinning (`replicate`, `sync_every`, `delay`, `lossless`
-    /// are for linear models and must keep their defaults).
-    pub engine: EngineConfig,
+    /// Scheme, threads and pinning.
+    pub engine: MfEngine,
 }
 
 impl Default for MfConfig {
@@ -179,10 +178,7 @@ impl Default for MfConfig {
             blocks: 0,
             early_stop: None,
             seed: 42,
-            engine: EngineConfig {
-                scheme: Scheme::Block,
-                ..EngineConfig::default()
-            },
+            engine: MfEngine::default(),
         }
     }
 }
@@ -225,38 +221,13 @@ impl MfConfig {
             ));
         }
         crate::error::check_training(self.lr, self.epochs, self.l2, self.early_stop)?;
-        crate::error::check_non_negative("init-std", self.init_std)?;
+        crate::error::check_non_negative("init_std", self.init_std)?;
         self.engine.check()?;
         if let MfOptimizer::Other(k) = &self.optimizer {
             k.check()?;
         }
-        match self.engine.scheme {
-            Scheme::Sequential | Scheme::Hogwild | Scheme::Locked | Scheme::Block => {}
-            s => {
-                return Err(Error::config(
-                    "scheme",
-                    format!(
-                        "`{}` is for linear models; matrix factorization runs sequential, hogwild, locked or block",
-                        s.name()
-                    ),
-                ));
-            }
-        }
-        let d = EngineConfig::default();
-        if self.engine.delay != 0 || self.engine.lossless || self.engine.sync_every != 0 {
-            return Err(Error::config(
-                "delay",
-                "--delay, --lossless and --sync-every are for linear models",
-            ));
-        }
-        if self.engine.replicate != d.replicate {
-            return Err(Error::config(
-                "replicate",
-                "replication is for linear models",
-            ));
-        }
         let threads = self.engine.effective_threads();
-        if self.engine.scheme == Scheme::Block && self.blocks != 0 && self.blocks <= threads {
+        if self.engine.scheme == MfScheme::Block && self.blocks != 0 && self.blocks <= threads {
             return Err(Error::config(
                 "blocks",
                 format!(
@@ -272,7 +243,7 @@ impl MfConfig {
                 format!("at most {MAX_BLOCKS} per side, got {}", self.blocks),
             ));
         }
-        if self.engine.scheme == Scheme::Block && self.engine.effective_threads() >= MAX_BLOCKS {
+        if self.engine.scheme == MfScheme::Block && self.engine.effective_threads() >= MAX_BLOCKS {
             return Err(Error::config(
                 "threads",
                 format!(
@@ -615,7 +586,8 @@ fn fit_dyn(
     let scheme = cfg.engine.scheme;
     let pin = cfg.engine.pin && !cfg.engine.oversubscribed() && threads > 1;
     let nb = cfg.grid_for(threads);
-    let grid = (scheme == Scheme::Block).then(|| blocks::Grid::new(&entries, nu, ni, nb, cfg.seed));
+    let grid =
+        (scheme == MfScheme::Block).then(|| blocks::Grid::new(&entries, nu, ni, nb, cfg.seed));
     let chunks = n.div_ceil(CHUNK);
     let order: Vec<u32> = (0..chunks as u32).collect();
 
@@ -680,7 +652,7 @@ fn fit_dyn(
         l2: cfg.effective_l2(),
     };
     let place = crate::driver::Placement {
-        inline: scheme == Scheme::Sequential || threads == 1,
+        inline: scheme == MfScheme::Sequential || threads == 1,
         pin,
     };
     let (driven, reports) =
@@ -699,7 +671,7 @@ fn fit_dyn(
         scale,
         base_lr,
         l2,
-        oversubscribed: cfg.engine.oversubscribed() && scheme != Scheme::Sequential,
+        oversubscribed: cfg.engine.oversubscribed() && scheme != MfScheme::Sequential,
     };
     let ids = (rated_offsets, rated_items, meta);
     finish(
@@ -748,7 +720,7 @@ fn init_tables(
     };
     let (mdu, mdi) = (n as f64 / nu as f64, n as f64 / ni as f64);
     let normal =
-        Normal::new(0.0f32, cfg.init_std).map_err(|e| Error::config("init-std", e.to_string()))?;
+        Normal::new(0.0f32, cfg.init_std).map_err(|e| Error::config("init_std", e.to_string()))?;
     let t = Tables {
         uf: Table::new(nu, k, |_, _| normal.sample(&mut rng)),
         ua: Table::new(nu, AUX, |r, c| aux_init(c, row_l2(du[r], mdu))),
@@ -762,7 +734,7 @@ fn init_tables(
 
 /// What the summary of an mf run reports besides the epochs.
 struct Summary {
-    scheme: Scheme,
+    scheme: MfScheme,
     threads: usize,
     nb: usize,
     mean: f32,
@@ -842,7 +814,7 @@ fn finish(
         l2: sm.l2,
         l2_form: cfg.l2_form,
         rank: cfg.rank,
-        blocks: (sm.scheme == Scheme::Block).then_some(sm.nb),
+        blocks: (sm.scheme == MfScheme::Block).then_some(sm.nb),
         rating_mean: sm.mean,
         rating_scale: sm.scale,
     };
@@ -908,8 +880,8 @@ fn check_inputs(
     }
     if cfg.early_stop.is_some() && valid.is_none() {
         return Err(Error::config(
-            "early-stop",
-            "needs validation data (--test or --holdout)",
+            "early_stop",
+            "needs validation data (`valid`)",
         ));
     }
     if valid.is_some_and(|v| v.implicit) {
@@ -936,7 +908,7 @@ fn check_inputs(
     crate::memory::check(
         format!("factors of rank {k} for {nu} users and {ni} items"),
         crate::memory::bytes_of(&[(nu + ni) as u64, per_row]),
-        "lower --rank (or raise --max-memory)",
+        "lower `rank` (or raise `max_memory`)",
     )?;
     Ok(())
 }
@@ -1003,7 +975,7 @@ struct Mf<'a> {
     snapshot: &'a (dyn Fn(&Tables) -> MfModel + Sync),
     entries: &'a [Entry],
     grid: Option<&'a blocks::Grid>,
-    scheme: Scheme,
+    scheme: MfScheme,
     threads: usize,
     seed: u64,
     /// The chunk order, reshuffled every epoch (chunk schemes).
@@ -1143,12 +1115,12 @@ impl Mf<'_> {
         for n in range {
             let c = self.chunk(order[n]);
             match self.scheme {
-                Scheme::Sequential => {
+                MfScheme::Sequential => {
                     // SAFETY: one thread; indices come from the training data the tables
                     // were sized for.
                     se += unsafe { pass.exclusive(c, lr, t0(n)) };
                 }
-                Scheme::Locked => {
+                MfScheme::Locked => {
                     for (j, en) in c.iter().enumerate() {
                         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
                         // SAFETY: every access to the tables in this scheme happens under

@@ -212,11 +212,11 @@ impl OptimizerKind {
         };
         match *self {
             OptimizerKind::Sgd(_) => Ok(()),
-            OptimizerKind::Momentum(m) => unit("momentum", m.gamma),
-            OptimizerKind::Nag(m) => unit("momentum", m.gamma),
+            OptimizerKind::Momentum(m) => unit("momentum.gamma", m.gamma),
+            OptimizerKind::Nag(m) => unit("momentum.gamma", m.gamma),
             OptimizerKind::AdaGrad(a) => pos("eps", a.eps),
-            OptimizerKind::Adadelta(a) => unit("rho", a.rho).and(pos("eps", a.eps)),
-            OptimizerKind::RmsProp(a) => unit("rho", a.gamma).and(pos("eps", a.eps)),
+            OptimizerKind::Adadelta(a) => unit("adadelta.rho", a.rho).and(pos("eps", a.eps)),
+            OptimizerKind::RmsProp(a) => unit("rmsprop.gamma", a.gamma).and(pos("eps", a.eps)),
             OptimizerKind::Adam(a) | OptimizerKind::NAdam(NAdam(a)) => unit("beta1", a.beta1)
                 .and(unit("beta2", a.beta2))
                 .and(pos("eps", a.eps)),
@@ -227,12 +227,12 @@ impl OptimizerKind {
                 .and(if a.weight_decay >= 0.0 && a.weight_decay.is_finite() {
                     Ok(())
                 } else {
-                    Err(Error::config("weight-decay", "must be non-negative"))
+                    Err(Error::config("adamw.weight_decay", "must be non-negative"))
                 }),
-            OptimizerKind::Ftrl(f) => pos("ftrl-beta", f.beta).and(if f.l1 >= 0.0 && f.l2 >= 0.0 {
+            OptimizerKind::Ftrl(f) => pos("ftrl.beta", f.beta).and(if f.l1 >= 0.0 && f.l2 >= 0.0 {
                 Ok(())
             } else {
-                Err(Error::config("ftrl-l1/l2", "must be non-negative"))
+                Err(Error::config("ftrl.l1", "l1 and l2 must be non-negative"))
             }),
         }
     }

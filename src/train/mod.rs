@@ -151,28 +151,22 @@ impl TrainConfig {
     pub fn check(&self) -> Result<()> {
         crate::error::check_training(self.lr, self.epochs, self.l2, self.early_stop)?;
         crate::error::check_non_negative("l1", self.l1)?;
-        crate::error::check_non_negative("grad-noise", self.grad_noise)?;
-        crate::error::check_non_negative("grad-noise-gamma", self.grad_noise_gamma)?;
+        crate::error::check_non_negative("grad_noise", self.grad_noise)?;
+        crate::error::check_non_negative("grad_noise_gamma", self.grad_noise_gamma)?;
         self.optimizer.check()?;
         self.engine.check()?;
-        if self.engine.scheme == Scheme::Block {
-            return Err(Error::config(
-                "scheme",
-                "block scheduling is for matrix factorization (--model mf on a ratings file)",
-            ));
-        }
         if self.engine.scheme == Scheme::DelayTolerant
             && !matches!(self.optimizer, OptimizerKind::AdaGrad(_))
         {
             return Err(Error::config(
                 "scheme",
-                "delay-tolerant is AdaGrad's AdaptiveRevision: use it with --optimizer adagrad",
+                "delay-tolerant is AdaGrad's AdaptiveRevision: use it with `optimizer` adagrad",
             ));
         }
         if self.engine.scheme == Scheme::DelayTolerant && (self.l1 > 0.0 || self.grad_noise > 0.0) {
             return Err(Error::config(
                 "scheme",
-                "delay-tolerant (AdaptiveRevision) supports L2 only: drop --l1 and --grad-noise",
+                "delay-tolerant (AdaptiveRevision) supports L2 only: drop `l1` and `grad_noise`",
             ));
         }
         if (self.engine.delay > 0 || self.engine.scheme == Scheme::DelayTolerant)
@@ -180,7 +174,7 @@ impl TrainConfig {
         {
             return Err(Error::config(
                 "delay",
-                "delayed gradients work with --batch-size 1",
+                "delayed gradients work with `batch_size` 1",
             ));
         }
         self.effective_schedule().check()
@@ -326,8 +320,8 @@ fn fit_dyn(
     cfg.check()?;
     if cfg.early_stop.is_some() && valid.is_none() {
         return Err(Error::config(
-            "early-stop",
-            "needs validation data (--test or --holdout)",
+            "early_stop",
+            "needs validation data (`valid`)",
         ));
     }
     if train.rows() == 0 {
@@ -753,7 +747,7 @@ fn layout(
         coords,
         0u32,
         "the features' degrees",
-        "renumber the features densely or read fewer with --n-features",
+        "renumber the features densely or read fewer with `n_features`",
     )?;
     for &j in train.x().indices() {
         deg[j as usize] += 1;
@@ -821,7 +815,7 @@ fn check_memory(cfg: &TrainConfig, coords: usize, stride: usize, threads: usize)
         ),
         // A quarter more for what is not counted (allocator slack, evaluation buffers).
         crate::memory::bytes_of(&[coords as u64, per_coord]).saturating_mul(5) / 4,
-        "the largest feature index sets the model's size: renumber the features densely (or drop the rare ones), read fewer with --n-features, use fewer threads or --replicate none, or raise --max-memory",
+        "the largest feature index sets the model's size: renumber the features densely (or drop the rare ones), read fewer with `n_features`, use fewer `threads` or `replicate` none, or raise `max_memory`",
     )
 }
 

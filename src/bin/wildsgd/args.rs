@@ -160,11 +160,11 @@ pub struct TrainOpts {
     #[arg(long, value_name = "N")]
     pub blocks: Option<usize>,
     /// Standard deviation of the initial factors, in rating standard deviations (mf).
-    #[arg(value_parser = finite_f32, long, value_name = "S", default_value_t = 0.01)]
+    #[arg(value_parser = finite_f32, long, value_name = "S", default_value_t = wildsgd::mf::MfConfig::default().init_std)]
     pub init_std: f32,
-    /// Passes over the data.
-    #[arg(long, default_value_t = 10)]
-    pub epochs: usize,
+    /// Passes over the data [10 for linear models, 20 for mf: the library's defaults].
+    #[arg(long, value_name = "N")]
+    pub epochs: Option<usize>,
     /// Base learning rate [default: the optimizer's, see README].
     #[arg(value_parser = finite_f32, long, value_name = "ETA")]
     pub lr: Option<f32>,
@@ -208,13 +208,13 @@ pub struct TrainOpts {
     #[arg(value_parser = finite_f32, long, default_value_t = 0.0, value_name = "ETA")]
     pub grad_noise: f32,
     /// Annealing exponent γ of the gradient noise.
-    #[arg(value_parser = finite_f32, long, default_value_t = 0.55, value_name = "GAMMA")]
+    #[arg(value_parser = finite_f32, long, default_value_t = wildsgd::train::TrainConfig::default().grad_noise_gamma, value_name = "GAMMA")]
     pub grad_noise_gamma: f32,
     /// Stop after this many epochs without a better test loss and keep the best model.
     #[arg(long, value_name = "PATIENCE")]
     pub early_stop: Option<usize>,
     /// Seed (shuffling, holdout split, noise).
-    #[arg(long, default_value_t = 42)]
+    #[arg(long, default_value_t = wildsgd::train::TrainConfig::default().seed)]
     pub seed: u64,
     /// Momentum γ (momentum, nag).
     #[arg(value_parser = finite_f32, long, value_name = "GAMMA")]

@@ -7,6 +7,7 @@ mod args;
 mod cmd;
 mod plot;
 mod progress;
+mod words;
 
 use std::io::{self, IsTerminal};
 use std::process::ExitCode;
@@ -63,16 +64,20 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            let bad_input = e
-                .chain()
-                .find_map(|c| c.downcast_ref::<wildsgd::Error>())
-                .is_some_and(wildsgd::Error::is_bad_input);
+            let lib = e.chain().find_map(|c| c.downcast_ref::<wildsgd::Error>());
+            let bad_input = lib.is_some_and(wildsgd::Error::is_bad_input);
+            let text = format!("{e:#}");
+            // A library setting's name becomes its flag; a data file's text is not touched.
+            let text = match lib {
+                Some(wildsgd::Error::Parse(_)) | None => text,
+                Some(_) => words::in_flags(&text),
+            };
             let prefix = if io::stderr().is_terminal() {
                 "\x1b[1;31merror\x1b[0m"
             } else {
                 "error"
             };
-            eprintln!("{prefix}: {e:#}");
+            eprintln!("{prefix}: {text}");
             ExitCode::from(if bad_input { 2 } else { 1 })
         }
     }

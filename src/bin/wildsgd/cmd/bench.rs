@@ -7,14 +7,17 @@ use std::io::{self, Write};
 
 use anyhow::Result;
 use serde_json::json;
-use wildsgd::engine::{Scheme, cores};
+use wildsgd::engine::cores;
 
-use super::train::{Kind, Loaded, ReportSink, check_flags, config, load_any, mf_config, scheme};
-use crate::args::BenchArgs;
+use super::train::{
+    Kind, Loaded, ReportSink, check_flags, config, load_any, mf_config, mf_scheme, scheme,
+    scheme_name,
+};
+use crate::args::{BenchArgs, SchemeArg};
 use crate::plot::{Scaling, scaling_chart};
 
 struct Row {
-    scheme: Scheme,
+    scheme: SchemeArg,
     threads: usize,
     epoch_seconds: f64,
     /// Non-zeros (linear) or ratings (mf) per second.
@@ -70,10 +73,9 @@ struct Measured {
 pub fn run(a: &BenchArgs) -> Result<()> {
     check_args(a)?;
     let loaded = load_any(&a.data, &a.opts)?;
-    let mut pairs: Vec<(Scheme, usize)> = vec![(Scheme::Sequential, 1)];
-    for s in &a.schemes {
-        let s = scheme(*s);
-        if s != Scheme::Sequential {
+    let mut pairs: Vec<(SchemeArg, usize)> = vec![(SchemeArg::Sequential, 1)];
+    for &s in &a.schemes {
+        if s != SchemeArg::Sequential {
             pairs.extend(a.threads.iter().map(|&t| (s, t)));
         }
     }
@@ -114,11 +116,7 @@ fn check_args(a: &BenchArgs) -> Result<()> {
             .find_map(|(i, x)| v[..i].contains(x).then(|| x.clone()))
     };
     let threads: Vec<String> = a.threads.iter().map(|t| t.to_string()).collect();
-    let schemes: Vec<String> = a
-        .schemes
-        .iter()
-        .map(|s| scheme(*s).name().to_string())
-        .collect();
+    let schemes: Vec<String> = a.schemes.iter().map(|s| scheme_name(*s)).collect();
     for (flag, list) in [("threads", &threads), ("schemes", &schemes)] {
         if let Some(d) = twice(list) {
             return Err(wildsgd::Error::config(flag, format!("{d} is listed twice")).into());
@@ -146,7 +144,7 @@ fn linear_rows(
     a: &BenchArgs,
     train: &wildsgd::SparseDataset,
     valid: Option<&wildsgd::SparseDataset>,
-    pairs: &[(Scheme, usize)],
+    pairs: &[(SchemeArg, usize)],
     pb: &indicatif::ProgressBar,
 ) -> Result<Measured> {
     let opt = a.optimizer.as_deref().unwrap_or("sgd");
@@ -156,7 +154,7 @@ fn linear_rows(
     let mut rows = Vec::new();
     for &(s, t) in pairs {
         let mut cfg = base.clone();
-        cfg.engine.scheme = s;
+        cfg.engine.scheme = scheme(s)?;
         cfg.engine.threads = t;
         cfg.check()?;
         let (m, out) = timed(a.repeat, pb, || {
@@ -191,7 +189,7 @@ fn mf_rows(
     a: &BenchArgs,
     train: &wildsgd::RatingsDataset,
     valid: Option<&wildsgd::RatingsDataset>,
-    pairs: &[(Scheme, usize)],
+    pairs: &[(SchemeArg, usize)],
     pb: &indicatif::ProgressBar,
 ) -> Result<Measured> {
     let opt = a.optimizer.as_deref().unwrap_or("adagrad");
@@ -201,7 +199,7 @@ fn mf_rows(
     let mut rows = Vec::new();
     for &(s, t) in pairs {
         let mut cfg = base.clone();
-        cfg.engine.scheme = s;
+        cfg.engine.scheme = mf_scheme(s)?;
         cfg.engine.threads = t;
         cfg.check()?;
         let (m, out) = timed(a.repeat, pb, || {
@@ -242,7 +240,7 @@ fn mf_rows(
 fn render(a: &BenchArgs, m: &Measured, sink: &mut ReportSink) -> Result<(String, String)> {
     let (rows, unit, metric_name) = (&m.rows, m.unit, m.metric);
     let seq = rows[0].epoch_seconds;
-    let one = |s: Scheme| {
+    let one = |s: SchemeArg| {
         rows.iter()
             .find(|r| r.scheme == s && r.threads == 1)
             .map(|r| r.epoch_seconds)
@@ -278,7 +276,7 @@ fn render(a: &BenchArgs, m: &Measured, sink: &mut ReportSink) -> Result<(String,
         let per_thread = r.units_per_sec / r.threads as f64;
         text.push_str(&format!(
             "{:<15} {:>7} {:>13.4} {:>9} {:>9.2} {:>12.2} {:>12.2} {:>10.4} {:>10}{}\n",
-            r.scheme.name(),
+            scheme_name(r.scheme),
             r.threads,
             r.epoch_seconds,
             vs1.map_or("-".into(), |v| format!("{v:.2}")),
@@ -295,7 +293,7 @@ fn render(a: &BenchArgs, m: &Measured, sink: &mut ReportSink) -> Result<(String,
         ));
         csv.push_str(&format!(
             "{},{},{},{},{},{},{},{},{},{},{}\n",
-            r.scheme.name(),
+            scheme_name(r.scheme),
             r.threads,
             r.epoch_seconds,
             vs1.map_or(String::new(), |v| v.to_string()),
@@ -309,7 +307,7 @@ fn render(a: &BenchArgs, m: &Measured, sink: &mut ReportSink) -> Result<(String,
         ));
         let mut ev = json!({
             "event": "bench",
-            "scheme": r.scheme.name(),
+            "scheme": scheme_name(r.scheme),
             "threads": r.threads,
             "repeat": a.repeat,
             "epoch_seconds_median": r.epoch_seconds,
@@ -358,10 +356,10 @@ fn draw(a: &BenchArgs, rows: &[Row]) -> Result<()> {
         let series: Vec<Scaling> = a
             .schemes
             .iter()
-            .map(|s| scheme(*s))
-            .filter(|s| *s != Scheme::Sequential)
+            .copied()
+            .filter(|s| *s != SchemeArg::Sequential)
             .map(|s| Scaling {
-                name: s.name().to_string(),
+                name: scheme_name(s),
                 points: rows
                     .iter()
                     .filter(|r| r.scheme == s)

@@ -18,7 +18,7 @@ use crate::args::{
     TrainOpts,
 };
 use crate::progress;
-use wildsgd::engine::{EngineConfig, Replication, Scheme};
+use wildsgd::engine::{EngineConfig, MfEngine, MfScheme, Replication, Scheme};
 
 /// Builds the optimizer `name` with the hyper-parameter flags applied.
 pub fn optimizer(name: &str, o: &TrainOpts) -> Result<OptimizerKind> {
@@ -116,7 +116,7 @@ pub fn config(name: &str, o: &TrainOpts, e: Option<&EngineArgs>, n: usize) -> Re
         optimizer: optimizer(name, o)?,
         lr: o.lr,
         schedule,
-        epochs: o.epochs,
+        epochs: o.epochs.unwrap_or(TrainConfig::default().epochs),
         batch_size: o.batch_size,
         l2,
         l1: o.l1,
@@ -340,6 +340,9 @@ pub fn mf_config(
     if o.blocks == Some(0) {
         return Err(wildsgd::Error::config("blocks", "must be at least 1").into());
     }
+    if e.and_then(|e| e.threads) == Some(0) {
+        return Err(wildsgd::Error::config("threads", "must be at least 1").into());
+    }
     let mut lin = o.clone();
     lin.model = None;
     lin.l2_form = None;
@@ -352,7 +355,7 @@ pub fn mf_config(
         optimizer: opt,
         lr: o.lr,
         schedule,
-        epochs: o.epochs,
+        epochs: o.epochs.unwrap_or(MfConfig::default().epochs),
         l2,
         l2_form: match o.l2_form {
             None | Some(L2FormArg::Plain) => MfL2Form::Plain,
@@ -369,10 +372,12 @@ pub fn mf_config(
         blocks: o.blocks.unwrap_or(0),
         early_stop: o.early_stop,
         seed: o.seed,
-        engine: EngineConfig {
-            // The fastest correct scheme for any thread count: FPSG block scheduling.
-            scheme: e.and_then(|e| e.scheme).map_or(Scheme::Block, scheme),
-            ..engine(e, &o.tuning)?
+        engine: MfEngine {
+            scheme: e
+                .and_then(|e| e.scheme)
+                .map_or(Ok(MfScheme::default()), mf_scheme)?,
+            threads: e.and_then(|e| e.threads).unwrap_or(0),
+            pin: !o.tuning.no_pin,
         },
     })
 }
@@ -488,10 +493,6 @@ fn run_mf(
         &a.opts,
     )?;
     let cfg = mf_config(a.optimizer.as_deref(), &a.opts, Some(&a.engine))?;
-    cfg.check()?;
-    if cfg.early_stop.is_some() && valid.is_none() {
-        return Err(wildsgd::Error::config("early-stop", "needs --test or --holdout").into());
-    }
     let mut sink = ReportSink::open(a.report.as_deref())?;
     let outcome = run_one_mf(train_data, valid, &cfg, a.opts.quiet, &mut |v| {
         sink.write(v)
@@ -563,16 +564,21 @@ fn finish(sink: ReportSink, mut line: String, stopped_at: Option<usize>) -> Resu
     Ok(())
 }
 
-/// The library's scheme for a flag value.
-pub fn scheme(s: SchemeArg) -> Scheme {
-    match s {
-        SchemeArg::Sequential => Scheme::Sequential,
-        SchemeArg::Hogwild => Scheme::Hogwild,
-        SchemeArg::Locked => Scheme::Locked,
-        SchemeArg::RoundRobin => Scheme::RoundRobin,
-        SchemeArg::DelayTolerant => Scheme::DelayTolerant,
-        SchemeArg::Block => Scheme::Block,
-    }
+/// The flag value's name (`round-robin`).
+pub fn scheme_name(s: SchemeArg) -> String {
+    use clap::ValueEnum;
+    s.to_possible_value()
+        .map_or_else(String::new, |v| v.get_name().to_string())
+}
+
+/// The linear scheme for a flag value.
+pub fn scheme(s: SchemeArg) -> wildsgd::Result<Scheme> {
+    Scheme::from_name(&scheme_name(s))
+}
+
+/// The matrix-factorization scheme for a flag value.
+pub fn mf_scheme(s: SchemeArg) -> wildsgd::Result<MfScheme> {
+    MfScheme::from_name(&scheme_name(s))
 }
 
 /// The engine settings from the flags.
@@ -598,7 +604,9 @@ pub fn engine(st: Option<&EngineArgs>, e: &EngineTuning) -> Result<EngineConfig>
         return Err(wildsgd::Error::config("shuffle-block", "must be at least 1").into());
     }
     Ok(EngineConfig {
-        scheme: st.and_then(|s| s.scheme).map_or(Scheme::Hogwild, scheme),
+        scheme: st
+            .and_then(|s| s.scheme)
+            .map_or(Ok(Scheme::default()), scheme)?,
         threads: st.and_then(|s| s.threads).unwrap_or(0),
         pin: !e.no_pin,
         replicate,
@@ -789,10 +797,6 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         Some(&a.engine),
         train_data.rows(),
     )?;
-    cfg.check()?;
-    if cfg.early_stop.is_some() && valid.is_none() {
-        return Err(wildsgd::Error::config("early-stop", "needs --test or --holdout").into());
-    }
     let mut sink = ReportSink::open(a.report.as_deref())?;
     let outcome = run_one(&train_data, valid.as_ref(), &cfg, a.opts.quiet, &mut |v| {
         sink.write(v)
