@@ -25,6 +25,19 @@ pub(crate) struct Plan {
     /// The learning-rate schedule and its base rate.
     pub(crate) schedule: Schedule,
     pub(crate) base_lr: f32,
+    /// Stop once converged to this relative tolerance (see [`converged`]).
+    pub(crate) tol: Option<f64>,
+}
+
+/// Whether a run has converged to `tol`: by the duality gap when the task has one
+/// (gap ≤ tol·|P|), else by the regularized training objective's relative decrease
+/// over the last epoch ((P_prev − P) ≤ tol·|P|, an increase included).
+pub(crate) fn converged(tol: f64, prev: Option<f64>, objective: f64, gap: Option<f64>) -> bool {
+    match (gap, prev) {
+        (Some(g), _) => g <= tol * objective.abs(),
+        (None, Some(p)) => p - objective <= tol * objective.abs(),
+        (None, None) => false,
+    }
 }
 
 /// One trained epoch, as the trainer hands it to the driver.
@@ -36,6 +49,10 @@ pub(crate) struct Epoch<M> {
     pub(crate) train: f64,
     /// The validation metric (lower is better), when there is validation data.
     pub(crate) valid: Option<f64>,
+    /// The regularized training objective after the epoch, where the task computes it.
+    pub(crate) objective: Option<f64>,
+    /// The duality gap after the epoch, where the task has a dual.
+    pub(crate) gap: Option<f64>,
     /// This epoch's model, kept if it is the best so far; the driver asks for it
     /// (`keep` = true) only under early stopping.
     pub(crate) model: Option<M>,
@@ -52,6 +69,8 @@ pub(crate) struct Driven<M> {
     pub(crate) best: Option<(f64, usize, M)>,
     pub(crate) stopped_early: bool,
     pub(crate) stopped_by_caller: bool,
+    /// Stopped because the run converged to the plan's `tol`.
+    pub(crate) converged: bool,
     /// The schedule as it ended (for the rate of any epoch).
     pub(crate) scheduler: Scheduler,
 }
@@ -72,8 +91,10 @@ pub(crate) fn drive<M>(
         best: None,
         stopped_early: false,
         stopped_by_caller: false,
+        converged: false,
         scheduler: Scheduler::new(plan.schedule, plan.base_lr),
     };
+    let mut prev: Option<f64> = None;
     for e in 0..plan.epochs {
         let lr = out.scheduler.rate(e);
         let ep = epoch(e, lr, plan.early_stop.is_some())?;
@@ -90,6 +111,13 @@ pub(crate) fn drive<M>(
                 out.stopped_early = true;
                 break;
             }
+        }
+        if let (Some(tol), Some(obj)) = (plan.tol, ep.objective) {
+            if converged(tol, prev, obj, ep.gap) {
+                out.converged = true;
+                break;
+            }
+            prev = Some(obj);
         }
         if stop.get() {
             out.stopped_by_caller = true;
@@ -348,6 +376,7 @@ mod tests {
             early_stop,
             schedule: Schedule::InvTime { k: 1.0 },
             base_lr: 1.0,
+            tol: None,
         }
     }
 
@@ -362,6 +391,8 @@ mod tests {
                 seconds: 0.5,
                 train: 9.0,
                 valid: Some(metric[e]),
+                objective: None,
+                gap: None,
                 model: Some(e),
             })
         })
@@ -381,6 +412,8 @@ mod tests {
                 seconds: 0.0,
                 train: 1.0,
                 valid: None,
+                objective: None,
+                gap: None,
                 model: None,
             })
         })
@@ -395,11 +428,40 @@ mod tests {
                     seconds: 0.0,
                     train: 1.0,
                     valid: None,
+                    objective: None,
+                    gap: None,
                     model: None,
                 })
             }
         });
         assert!(r.is_err());
+    }
+
+    #[test]
+    fn a_tolerance_stops_on_the_gap_or_the_objective() {
+        assert!(converged(1e-3, None, 2.0, Some(1e-3)));
+        assert!(!converged(1e-3, None, 2.0, Some(1e-2)));
+        assert!(!converged(1e-3, None, 2.0, None));
+        assert!(converged(1e-3, Some(2.001), 2.0, None));
+        assert!(!converged(1e-3, Some(2.1), 2.0, None));
+        // An increase counts as no progress.
+        assert!(converged(1e-3, Some(1.9), 2.0, None));
+        let objective = [4.0, 3.0, 2.9, 2.8999, 2.0];
+        let stop = Cell::new(false);
+        let mut p = plan(5, None);
+        p.tol = Some(1e-3);
+        let d = drive(&p, &stop, |e, _, _| {
+            Ok(Epoch::<()> {
+                seconds: 0.0,
+                train: 1.0,
+                valid: None,
+                objective: Some(objective[e]),
+                gap: None,
+                model: None,
+            })
+        })
+        .unwrap();
+        assert_eq!((d.epochs, d.converged), (4, true));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod cli;
 mod cli_train;
 mod corpus;
+mod dual;
 mod engine;
 mod hardening;
 mod mf;

@@ -634,6 +634,7 @@ fn fit_dyn(
         early_stop: cfg.early_stop,
         schedule: cfg.schedule.unwrap_or(Schedule::Constant),
         base_lr,
+        tol: None,
     };
     let task = Mf {
         pass: pass.as_ref(),
@@ -1086,6 +1087,8 @@ impl crate::driver::Task for Mf<'_> {
             seconds,
             train: train_rmse,
             valid: test_rmse,
+            objective: None,
+            gap: None,
             model: snap,
         };
         Ok((ep, rep))

@@ -157,6 +157,15 @@ impl LinearModel {
         out
     }
 
+    /// ‖w‖² + b², the bias included (it is regularized like the weights).
+    pub fn squared_norm(&self) -> f64 {
+        self.weights
+            .iter()
+            .chain(std::iter::once(&self.bias))
+            .map(|&w| f64::from(w) * f64::from(w))
+            .sum()
+    }
+
     /// The prediction for one row of `(feature index, value)` pairs: a probability for
     /// logistic, the score otherwise. Features beyond the model's count as 0.
     pub fn predict_row(&self, row: &[(u32, f32)]) -> f32 {

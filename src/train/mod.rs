@@ -19,6 +19,7 @@
 //! weight moves toward zero by η·λ1·(n/d_j) and is clipped at zero (Langford, Li &
 //! Zhang's truncated gradient, degree-scaled like the L2 form above).
 
+mod dual;
 mod kernel;
 mod order;
 
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+pub use dual::DualWrites;
 pub use order::Order;
 
 use crate::data::SparseDataset;
@@ -49,6 +51,23 @@ pub enum L2Form {
     Lazy,
     /// Hogwild!'s degree-scaled per-touch form.
     Degree,
+}
+
+/// How the model is trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "name", rename_all = "kebab-case")]
+pub enum Solver {
+    /// Stochastic updates of the primal weights by [`TrainConfig::optimizer`] (SGD and
+    /// the other optimizers), under the learning rate and schedule.
+    #[default]
+    Primal,
+    /// Dual coordinate descent (LIBLINEAR's `-s 7`, `-s 3`; PASSCoDe on several
+    /// threads): no learning rate; converges to the exact optimum, with the duality gap
+    /// as a certificate (see the `dual` module docs). L2 only.
+    DualCd {
+        /// How the threads write the shared weights.
+        writes: DualWrites,
+    },
 }
 
 /// Training parameters. Build with struct update syntax from `Default` and check with
@@ -88,6 +107,13 @@ pub struct TrainConfig {
     pub early_stop: Option<usize>,
     /// Seed for shuffling and noise; with one thread a run is bit-for-bit repeatable.
     pub seed: u64,
+    /// The solver: stochastic primal updates with `optimizer`, or dual coordinate descent.
+    pub solver: Solver,
+    /// Stop before `epochs` once converged: the duality gap at most `tol`·P for dual
+    /// coordinate descent, else the regularized training objective P decreasing by at
+    /// most `tol`·P over an epoch (see the `epoch` report's `objective`). `None` runs
+    /// every epoch.
+    pub tol: Option<f64>,
     /// The parallel engine: scheme, threads, replication, delay.
     pub engine: EngineConfig,
 }
@@ -110,6 +136,8 @@ impl Default for TrainConfig {
             grad_noise_gamma: 0.55,
             early_stop: None,
             seed: 42,
+            solver: Solver::Primal,
+            tol: None,
             engine: EngineConfig::default(),
         }
     }
@@ -139,6 +167,14 @@ impl TrainConfig {
         })
     }
 
+    /// The name of what trains: the optimizer's, or `dual-cd`.
+    pub fn method_name(&self) -> &'static str {
+        match self.solver {
+            Solver::Primal => self.optimizer.name(),
+            Solver::DualCd { .. } => "dual-cd",
+        }
+    }
+
     /// λ for `n` training rows.
     pub fn effective_l2(&self, n: usize) -> f64 {
         self.l2.unwrap_or(1.0 / n.max(1) as f64)
@@ -155,6 +191,12 @@ impl TrainConfig {
         crate::error::check_non_negative("grad_noise_gamma", self.grad_noise_gamma)?;
         self.optimizer.check()?;
         self.engine.check()?;
+        if let Some(tol) = self.tol {
+            crate::error::check_positive("tol", tol)?;
+        }
+        if let Solver::DualCd { .. } = self.solver {
+            self.check_dual()?;
+        }
         if self.engine.scheme == Scheme::DelayTolerant
             && !matches!(self.optimizer, OptimizerKind::AdaGrad(_))
         {
@@ -181,6 +223,58 @@ impl TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// What dual coordinate descent cannot take.
+    fn check_dual(&self) -> Result<()> {
+        let bad = |name, why: &str| {
+            Err(Error::config(
+                name,
+                format!("{why} (dual coordinate descent)"),
+            ))
+        };
+        if self.lr.is_some() || self.schedule.is_some() {
+            return bad("lr", "takes no learning rate or schedule");
+        }
+        if self.l2 == Some(0.0) {
+            return bad("l2", "needs L2 regularization (λ > 0)");
+        }
+        if self.l1 > 0.0 || self.grad_noise > 0.0 {
+            return bad("l1", "is for L2 only, without L1 or gradient noise");
+        }
+        if self.batch_size != 1 {
+            return bad("batch_size", "updates one example at a time");
+        }
+        if self.order != Order::Shuffle {
+            return bad("order", "visits the examples in random order");
+        }
+        if !matches!(self.engine.scheme, Scheme::Sequential | Scheme::Hogwild) {
+            return bad("scheme", "runs sequential or hogwild (PASSCoDe)");
+        }
+        if self.engine.delay > 0 || self.engine.lossless {
+            return bad(
+                "delay",
+                "has no delay and is lossless by default (`writes`)",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The regularized training objective of `model` on `data`:
+/// P(w) = (1/n)·Σ loss(y·(w·x + b)) + (λ/2)·(‖w‖² + b²) + λ1·‖w‖₁, the quantity every
+/// solver minimizes (the bias regularized as LIBLINEAR's `-B 1`).
+pub fn objective(model: &LinearModel, data: &SparseDataset, l2: f64, l1: f64) -> f64 {
+    let scores = model.scores(data);
+    let n = data.rows().max(1) as f64;
+    let loss: f64 = scores
+        .iter()
+        .zip(data.y())
+        .map(|(&z, &y)| f64::from(model.loss.loss(z, y)))
+        .sum();
+    let abs: f64 = model.weights.iter().map(|w| f64::from(w.abs())).sum();
+    loss / n + 0.5 * l2 * model.squared_norm() + l1 * abs
+}
+
 /// One epoch's figures (the `epoch` event of the JSON report).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EpochReport {
@@ -190,8 +284,15 @@ pub struct EpochReport {
     pub seconds: f64,
     /// Learning rate used.
     pub lr: f32,
-    /// Mean loss of the examples before each was trained on (progressive validation).
+    /// Mean loss of the examples before each was trained on (progressive validation);
+    /// for dual coordinate descent, the mean loss after the epoch.
     pub train_loss: f64,
+    /// The regularized training objective P(w) after the epoch (see [`objective`]).
+    pub objective: f64,
+    /// The duality gap P(w) − D(α) ≥ P(w) − P(w*) after the epoch (dual coordinate
+    /// descent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duality_gap: Option<f64>,
     /// Validation loss after the epoch.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_loss: Option<f64>,
@@ -226,6 +327,13 @@ pub struct DoneReport {
     pub epochs: usize,
     /// Total training time (no parsing, no evaluation).
     pub train_seconds: f64,
+    /// The regularized training objective of the returned model.
+    pub objective: f64,
+    /// Its duality gap (dual coordinate descent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duality_gap: Option<f64>,
+    /// Whether the run stopped because it converged to `tol`.
+    pub converged: bool,
     /// Validation loss of the returned model.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_loss: Option<f64>,
@@ -329,6 +437,9 @@ fn fit_dyn(
     }
     if valid.is_some_and(|v| v.rows() == 0) {
         return Err(Error::config("valid", "the validation data has no rows"));
+    }
+    if let Solver::DualCd { writes } = cfg.solver {
+        return dual::run(train, valid, cfg, writes, progress, stop);
     }
     crate::with_optimizer!(cfg.optimizer, o => run(o, train, valid, cfg, progress, stop))
 }
@@ -475,6 +586,7 @@ fn run<O: Optimizer>(
         early_stop: cfg.early_stop,
         schedule: cfg.effective_schedule(),
         base_lr,
+        tol: cfg.tol,
     };
     let task = Linear {
         shared: &shared,
@@ -612,11 +724,14 @@ impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
             }
             other => other?,
         };
+        let obj = objective(&model, train, self.lambda, cfg.l1);
         let rep = EpochReport {
             epoch: epoch + 1,
             seconds,
             lr,
             train_loss,
+            objective: obj,
+            duality_gap: None,
             test_loss: m.map(|m| m.loss),
             test_accuracy: m.map(|m| m.accuracy),
             test_auc: m.and_then(|m| m.auc),
@@ -628,6 +743,8 @@ impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
             seconds,
             train: train_loss,
             valid: m.map(|m| m.loss),
+            objective: Some(obj),
+            gap: None,
             model: keep.then(|| {
                 let mut w = model.weights;
                 w.push(model.bias);
@@ -685,6 +802,12 @@ impl<O: Optimizer> Linear<'_, O> {
             oversubscribed: cfg.engine.oversubscribed(),
             epochs: history.len(),
             train_seconds: driven.train_seconds,
+            objective: history
+                .iter()
+                .find(|r| r.epoch == best_epoch)
+                .map_or(f64::NAN, |r| r.objective),
+            duality_gap: None,
+            converged: driven.converged,
             test_loss: final_metrics.map(|m| m.loss),
             test_accuracy: final_metrics.map(|m| m.accuracy),
             test_auc: final_metrics.and_then(|m| m.auc),

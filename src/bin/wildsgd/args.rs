@@ -45,6 +45,13 @@ pub fn given(id: &str) -> bool {
 }
 
 /// A number that fits an `f32` (1e300 is refused, not turned into infinity).
+fn finite_f64(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("expected a finite number, got `{s}`")),
+    }
+}
+
 fn finite_f32(s: &str) -> Result<f32, String> {
     let v: f64 = s
         .trim()
@@ -210,6 +217,12 @@ pub struct TrainOpts {
     /// Annealing exponent γ of the gradient noise.
     #[arg(value_parser = finite_f32, long, default_value_t = wildsgd::train::TrainConfig::default().grad_noise_gamma, value_name = "GAMMA")]
     pub grad_noise_gamma: f32,
+    /// Stop before --epochs once converged: dual-cd's duality gap at most TOL times the objective, or (the others) the regularized training objective decreasing by at most TOL times itself over an epoch.
+    #[arg(long, value_name = "TOL", value_parser = finite_f64)]
+    pub tol: Option<f64>,
+    /// How dual-cd's threads write the shared weights: atomic (compare-and-swap, PASSCoDe-Atomic) or wild (plain stores, PASSCoDe-Wild).
+    #[arg(long, value_enum, value_name = "WRITES")]
+    pub passcode: Option<PasscodeArg>,
     /// Stop after this many epochs without a better test loss and keep the best model.
     #[arg(long, value_name = "PATIENCE")]
     pub early_stop: Option<usize>,
@@ -244,6 +257,18 @@ pub struct TrainOpts {
     pub tuning: EngineTuning,
     #[command(flatten)]
     pub data: DataArgs,
+}
+
+/// The optimizers, and dual coordinate descent.
+pub const METHODS: [&str; 12] = [
+    "sgd", "momentum", "nag", "adagrad", "adadelta", "rmsprop", "adam", "adamax", "nadam", "adamw",
+    "ftrl", "dual-cd",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PasscodeArg {
+    Atomic,
+    Wild,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -305,7 +330,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE")]
     pub data: PathBuf,
     /// Optimizer [sgd; adagrad for mf].
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(wildsgd::optim::OptimizerKind::NAMES))]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(METHODS))]
     pub optimizer: Option<String>,
     /// Write the trained model here (atomically).
     #[arg(long, value_name = "MODEL")]
@@ -360,7 +385,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
     /// Optimizer [sgd; adagrad for mf].
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(wildsgd::optim::OptimizerKind::NAMES))]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(METHODS))]
     pub optimizer: Option<String>,
     /// Write the table as CSV here.
     #[arg(long, value_name = "PATH")]

@@ -79,7 +79,7 @@ fn compare_linear(
         let acc = d.test_accuracy.map_or("-".into(), |a| format!("{a:.4}"));
         done.push(Trained {
             series: Series {
-                name: format!("{} (lr {:.3e})", cfg.optimizer.name(), d.lr),
+                name: format!("{} (lr {:.3e})", cfg.method_name(), d.lr),
                 points: out
                     .epochs
                     .iter()

@@ -14,8 +14,8 @@ use wildsgd::train::{self, L2Form, Order, Progress, TrainConfig, TrainOutcome};
 
 use super::ReadAs;
 use crate::args::{
-    EngineArgs, EngineTuning, L2FormArg, ModelArg, OrderArg, ScheduleArg, SchemeArg, TrainArgs,
-    TrainOpts,
+    EngineArgs, EngineTuning, L2FormArg, ModelArg, OrderArg, PasscodeArg, ScheduleArg, SchemeArg,
+    TrainArgs, TrainOpts,
 };
 use crate::progress;
 use wildsgd::engine::{EngineConfig, MfEngine, MfScheme, Replication, Scheme};
@@ -113,7 +113,22 @@ pub fn config(name: &str, o: &TrainOpts, e: Option<&EngineArgs>, n: usize) -> Re
                 .into());
             }
         },
-        optimizer: optimizer(name, o)?,
+        optimizer: if name == "dual-cd" {
+            OptimizerKind::default()
+        } else {
+            optimizer(name, o)?
+        },
+        solver: if name == "dual-cd" {
+            train::Solver::DualCd {
+                writes: match o.passcode {
+                    Some(PasscodeArg::Wild) => train::DualWrites::Wild,
+                    None | Some(PasscodeArg::Atomic) => train::DualWrites::Atomic,
+                },
+            }
+        } else {
+            train::Solver::Primal
+        },
+        tol: o.tol,
         lr: o.lr,
         schedule,
         epochs: o.epochs.unwrap_or(TrainConfig::default().epochs),
@@ -156,6 +171,9 @@ pub enum Kind {
 /// The schedule an optimizer runs without `--lr-schedule`.
 fn default_schedule(kind: Kind, optimizer: &str) -> ScheduleArg {
     let adaptive = OptimizerKind::from_name(optimizer).map_or(true, |k| k.is_adaptive());
+    if optimizer == "dual-cd" {
+        return ScheduleArg::Constant;
+    }
     if kind == Kind::Linear && !adaptive {
         ScheduleArg::InvTime
     } else {
@@ -164,7 +182,9 @@ fn default_schedule(kind: Kind, optimizer: &str) -> ScheduleArg {
 }
 
 /// Each flag that applies to some runs only: its clap id, its spelling and what it is for.
-const FLAG_USES: [(&str, &str, &str); 21] = [
+const FLAG_USES: [(&str, &str, &str); 23] = [
+    ("passcode", "--passcode", "dual-cd"),
+    ("tol", "--tol", "linear models"),
     ("rank", "--rank", "matrix factorization (--model mf)"),
     (
         "init_std",
@@ -275,6 +295,8 @@ pub fn check_flags(
         "rho" => opt(&["adadelta", "rmsprop"]),
         "weight_decay" => opt(&["adamw"]),
         "ftrl_beta" => opt(&["ftrl"]),
+        "passcode" => lin && opt(&["dual-cd"]),
+        "tol" => lin,
         "lr_decay" => sched(&[ScheduleArg::InvTime, ScheduleArg::Exp]),
         "lr_step" => sched(&[ScheduleArg::Step]),
         "lr_factor" => sched(&[ScheduleArg::Step, ScheduleArg::Plateau]),
@@ -641,7 +663,7 @@ pub fn run_one(
     let total = n * cfg.epochs as u64;
     reported(
         total,
-        cfg.optimizer.name(),
+        cfg.method_name(),
         quiet,
         events,
         |pb, epoch_event| {

@@ -1,0 +1,523 @@
+//! Dual coordinate descent for L2-regularized linear models, run lock-free across the
+//! engine's threads as PASSCoDe (ALGORITHMS.md §12.4).
+//!
+//! The primal problem is ours, P(w) = (1/n)·Σ ℓ(y_i·w·x_i) + (λ/2)·‖w‖², which is
+//! LIBLINEAR's ½‖w‖² + C·Σ ℓ(·) divided by C·n, with C = 1/(λ·n): the same minimizer.
+//! Its dual has one variable α_i per example and w(α) = Σ α_i·y_i·x_i; each step
+//! minimizes the dual over one α_i with the others fixed (Q_ii = ‖x_i‖², the bias a
+//! feature of constant 1):
+//! * hinge (LIBLINEAR `-s 3`, Hsieh et al. 2008): 0 ≤ α ≤ C, a clipped Newton step;
+//! * squared, ½(1 − y·z)² (ridge on the ±1 labels): α free, Q̄_ii = Q_ii + 1/C, one
+//!   exact step;
+//! * logistic (LIBLINEAR `-s 7`, Yu, Huang & Lin 2011): 0 < α < C, the entropy-barrier
+//!   subproblem solved by safeguarded Newton steps on α or on C − α, whichever is the
+//!   smaller (both are stored, so neither is computed by a cancelling subtraction).
+//!
+//! **Threads (PASSCoDe, Hsieh, Yu & Dhillon 2015).** Each thread owns the α of its share
+//! of the rows and visits them in a fresh random order every epoch; w is shared. With
+//! [`DualWrites::Atomic`] (the default) a step adds its change to w by compare-and-swap,
+//! so no update is lost; with [`DualWrites::Wild`] it loads and stores, and a concurrent
+//! step's change may be lost (the race PASSCoDe-Wild allows). Either way, at the end of
+//! every epoch w is recomputed from the α (in f64) while the workers wait: the lost
+//! updates and the f32 rounding never accumulate, and the model returned is exactly
+//! w(α), for which the duality gap below is a certificate.
+//!
+//! **Duality gap.** P(w(α)) − D(α) ≥ P(w(α)) − P(w*) ≥ 0, reported each epoch in the
+//! primal's scale, and `tol` stops the run once it is at most `tol`·P.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::data::SparseDataset;
+use crate::error::{Error, Result};
+use crate::metrics;
+use crate::model::LossKind;
+use crate::params::SharedParams;
+
+use super::{DoneReport, EpochReport, L2Form, Progress, TrainConfig, TrainOutcome};
+
+/// How PASSCoDe's threads write the shared weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DualWrites {
+    /// Compare-and-swap additions: no update is lost (PASSCoDe-Atomic).
+    #[default]
+    Atomic,
+    /// Plain loads and stores: a concurrent update may be lost (PASSCoDe-Wild).
+    Wild,
+}
+
+/// An f64 shared between the threads: α_i is written only by the thread that owns row
+/// i, and read by the calling thread between epochs (after the pool's hand-over).
+struct F64(AtomicU64);
+
+impl F64 {
+    fn new(v: f64) -> Self {
+        F64(AtomicU64::new(v.to_bits()))
+    }
+    fn get(&self) -> f64 {
+        f64::from_bits(self.0.load(Relaxed))
+    }
+    fn set(&self, v: f64) {
+        self.0.store(v.to_bits(), Relaxed)
+    }
+}
+
+/// The run: data, the dual variables, the shared weights.
+struct Dual<'a> {
+    train: &'a SparseDataset,
+    valid: Option<&'a SparseDataset>,
+    cfg: &'a TrainConfig,
+    loss: LossKind,
+    lambda: f64,
+    /// LIBLINEAR's C = 1/(λ·n).
+    c: f64,
+    bias: bool,
+    wild: bool,
+    threads: usize,
+    /// Weights, the bias last.
+    w: SharedParams,
+    /// α_i, and C − α_i (logistic), per row.
+    alpha: Box<[F64]>,
+    comp: Box<[F64]>,
+    /// Q_ii (+ 1/C for the squared loss).
+    q: Vec<f64>,
+    /// The logistic subproblem's Newton tolerance (LIBLINEAR's adaptive `innereps`).
+    inner_eps: F64,
+    done: crossbeam_utils::CachePadded<AtomicUsize>,
+}
+
+/// A worker: its share's order and RNG.
+struct Worker {
+    id: usize,
+    rng: Xoshiro256PlusPlus,
+    perm: Vec<u32>,
+}
+
+/// One worker's epoch: Newton steps taken (logistic).
+#[derive(Default)]
+struct Part {
+    newton: u64,
+}
+
+/// Trains `cfg` by dual coordinate descent (the caller checked `cfg` and the data).
+pub(super) fn run(
+    train: &SparseDataset,
+    valid: Option<&SparseDataset>,
+    cfg: &TrainConfig,
+    writes: DualWrites,
+    progress: &mut dyn FnMut(Progress<'_>),
+    stop: &std::cell::Cell<bool>,
+) -> Result<TrainOutcome> {
+    let n = train.rows();
+    let coords = train.cols() + usize::from(cfg.bias);
+    let threads = cfg.engine.effective_threads().min(n.max(1));
+    crate::memory::check(
+        format!("dual coordinate descent's {coords} weights and {n} rows' dual variables"),
+        (coords as u64) * 8 + (n as u64) * 24,
+        "use a smaller data set or a larger machine",
+    )?;
+    let lambda = cfg.effective_l2(n);
+    let c = 1.0 / (lambda * n as f64);
+    // LIBLINEAR's start for logistic: α strictly inside (0, C); 0 otherwise.
+    let a0 = match cfg.loss {
+        LossKind::Logistic => (1e-3 * c).min(1e-8),
+        _ => 0.0,
+    };
+    let extra = if cfg.loss == LossKind::Squared {
+        1.0 / c
+    } else {
+        0.0
+    };
+    let q = (0..n)
+        .map(|i| {
+            let (_, v) = train.row(i);
+            v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>()
+                + f64::from(u8::from(cfg.bias))
+                + extra
+        })
+        .collect();
+    let task = Dual {
+        train,
+        valid,
+        cfg,
+        loss: cfg.loss,
+        lambda,
+        c,
+        bias: cfg.bias,
+        wild: writes == DualWrites::Wild && threads > 1,
+        threads,
+        w: SharedParams::new(coords, 1),
+        alpha: (0..n).map(|_| F64::new(a0)).collect(),
+        comp: (0..n).map(|_| F64::new(c - a0)).collect(),
+        q,
+        inner_eps: F64::new(1e-2),
+        done: Default::default(),
+    };
+    task.sync_weights();
+    let plan = crate::driver::Plan {
+        epochs: cfg.epochs,
+        early_stop: cfg.early_stop,
+        schedule: crate::schedule::Schedule::Constant,
+        base_lr: 0.0,
+        tol: cfg.tol,
+    };
+    let place = crate::driver::Placement {
+        inline: threads == 1,
+        pin: cfg.engine.pin && !cfg.engine.oversubscribed(),
+    };
+    let (driven, history) =
+        crate::driver::run_task(&task, &plan, stop, place, &mut |ev| match ev {
+            crate::driver::Event::Done { epoch, done } => {
+                progress(Progress::Examples { epoch, done })
+            }
+            crate::driver::Event::Epoch(rep) => progress(Progress::Epoch(rep)),
+        })?;
+    task.finish(history, driven, writes)
+}
+
+impl Dual<'_> {
+    /// The score y_i·w·x_i on the shared weights.
+    fn margin(&self, i: usize) -> f64 {
+        let (idx, val) = self.train.row(i);
+        let mut z: f64 = idx
+            .iter()
+            .zip(val)
+            .map(|(&j, &v)| f64::from(self.w.get(j as usize, 0)) * f64::from(v))
+            .sum();
+        if self.bias {
+            z += f64::from(self.w.get(self.train.cols(), 0));
+        }
+        z * f64::from(self.train.y()[i])
+    }
+
+    /// w += delta·x_i (atomically, or wild).
+    fn add_row(&self, i: usize, delta: f64) {
+        let (idx, val) = self.train.row(i);
+        let add = |j: usize, v: f32| {
+            if self.wild {
+                self.w.set(j, 0, self.w.get(j, 0) + v);
+            } else {
+                self.w.add(j, 0, v);
+            }
+        };
+        for (&j, &v) in idx.iter().zip(val) {
+            add(j as usize, (delta * f64::from(v)) as f32);
+        }
+        if self.bias {
+            add(self.train.cols(), delta as f32);
+        }
+    }
+
+    /// One coordinate step on row i; returns the Newton steps taken.
+    fn step(&self, i: usize, inner_eps: f64) -> u64 {
+        let b = self.margin(i);
+        let (a, qi, c) = (self.alpha[i].get(), self.q[i], self.c);
+        let (new, comp, delta, newton) = match self.loss {
+            LossKind::Hinge => {
+                let new = (a - (b - 1.0) / qi).clamp(0.0, c);
+                (new, c - new, new - a, 0)
+            }
+            LossKind::Squared => {
+                let new = a - (b - 1.0 + a / c) / qi;
+                (new, c - new, new - a, 0)
+            }
+            LossKind::Logistic => logistic_step(a, self.comp[i].get(), c, qi, b, inner_eps),
+        };
+        if delta != 0.0 {
+            self.alpha[i].set(new);
+            self.comp[i].set(comp);
+            self.add_row(i, delta * f64::from(self.train.y()[i]));
+        }
+        newton
+    }
+
+    /// w(α) = Σ α_i·y_i·x_i, computed in f64 and written over the shared weights.
+    fn sync_weights(&self) {
+        let d = self.train.cols();
+        let mut w = vec![0f64; self.w.coords()];
+        for i in 0..self.train.rows() {
+            let s = self.alpha[i].get() * f64::from(self.train.y()[i]);
+            let (idx, val) = self.train.row(i);
+            for (&j, &v) in idx.iter().zip(val) {
+                w[j as usize] += s * f64::from(v);
+            }
+            if self.bias {
+                w[d] += s;
+            }
+        }
+        for (j, v) in w.iter().enumerate() {
+            self.w.set(j, 0, *v as f32);
+        }
+    }
+
+    /// (P(w), D(α)) in the primal's scale, with w = w(α) on the shared weights.
+    fn objectives(&self, model: &crate::model::LinearModel) -> (f64, f64) {
+        let sq: f64 = (0..self.w.coords())
+            .map(|j| f64::from(self.w.get(j, 0)).powi(2))
+            .sum();
+        let p = super::objective(model, self.train, self.lambda, 0.0);
+        let c = self.c;
+        let xlogx = |x: f64| if x > 0.0 { x * x.ln() } else { 0.0 };
+        let sum: f64 = (0..self.train.rows())
+            .map(|i| {
+                let a = self.alpha[i].get();
+                match self.loss {
+                    LossKind::Hinge => a,
+                    LossKind::Squared => a - a * a / (2.0 * c),
+                    LossKind::Logistic => -(xlogx(a) + xlogx(self.comp[i].get()) - xlogx(c)),
+                }
+            })
+            .sum();
+        // LIBLINEAR's dual value over C·n = 1/λ.
+        let dual = (sum - 0.5 * sq) * self.lambda;
+        (p, dual)
+    }
+}
+
+/// The logistic dual subproblem on one coordinate (Yu, Huang & Lin 2011, Algorithm 5 as
+/// LIBLINEAR implements it): minimize over α' in (0, C)
+/// α'·ln α' + (C − α')·ln(C − α') + (Q/2)·(α' − α)² + b·(α' − α),
+/// working on α or on C − α, whichever the step makes smaller. Returns the new α, the
+/// new C − α, the change of α (from the variable worked on, without cancellation) and
+/// the Newton steps taken (0: nothing changed).
+fn logistic_step(alpha: f64, comp: f64, c: f64, q: f64, b: f64, eps: f64) -> (f64, f64, f64, u64) {
+    // On which variable: z = α (sign +1) or z = C − α (sign −1).
+    let (old, sign) = if 0.5 * q * (comp - alpha) + b < 0.0 {
+        (comp, -1.0)
+    } else {
+        (alpha, 1.0)
+    };
+    let mut z = old;
+    if c - z < 0.5 * c {
+        z *= 0.1;
+    }
+    let grad = |z: f64| q * (z - old) + sign * b + (z / (c - z)).ln();
+    let mut gp = grad(z);
+    let mut k = 0;
+    while k <= 100 && gp.abs() >= eps {
+        let gpp = q + c / (c - z) / z;
+        let t = z - gp / gpp;
+        // A step out of (0, C) is replaced by a move toward the violated bound (LIBLINEAR
+        // only needs the lower one; the upper is a guard that keeps the log finite).
+        z = if t <= 0.0 {
+            z * 0.1
+        } else if t >= c {
+            0.5 * (z + c)
+        } else {
+            t
+        };
+        gp = grad(z);
+        k += 1;
+    }
+    if k == 0 {
+        return (alpha, comp, 0.0, 0);
+    }
+    if sign > 0.0 {
+        (z, c - z, z - old, k)
+    } else {
+        (c - z, z, old - z, k)
+    }
+}
+
+impl crate::driver::Task for Dual<'_> {
+    type Worker = Worker;
+    type Job = f64;
+    type Part = Part;
+    type Kept = (Vec<f32>, Option<metrics::Metrics>);
+    type Report = EpochReport;
+
+    fn workers(&self) -> Vec<Worker> {
+        (0..self.threads)
+            .map(|w| Worker {
+                id: w,
+                rng: Xoshiro256PlusPlus::seed_from_u64(
+                    self.cfg.seed ^ 0xD0A1_C0DE ^ (w as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                ),
+                perm: Vec::new(),
+            })
+            .collect()
+    }
+
+    fn job(&self, _epoch: usize, _lr: f32) -> f64 {
+        self.done.store(0, Relaxed);
+        self.inner_eps.get()
+    }
+
+    fn work(&self, ws: &mut Worker, inner_eps: f64, tick: &mut dyn FnMut(usize)) -> Part {
+        let n = self.train.rows();
+        let share = ws.id * n / self.threads..(ws.id + 1) * n / self.threads;
+        ws.perm.clear();
+        ws.perm.extend(share.map(|i| i as u32));
+        ws.perm.shuffle(&mut ws.rng);
+        let mut part = Part::default();
+        for (k, &i) in ws.perm.iter().enumerate() {
+            part.newton += self.step(i as usize, inner_eps);
+            if k % 4096 == 4095 {
+                let done = self.done.fetch_add(4096, Relaxed) + 4096;
+                tick(done);
+            }
+        }
+        part
+    }
+
+    fn done(&self) -> usize {
+        self.done.load(Relaxed)
+    }
+
+    fn end_epoch(
+        &self,
+        epoch: usize,
+        _lr: f32,
+        keep: bool,
+        parts: Vec<Part>,
+        seconds: f64,
+    ) -> Result<(crate::driver::Epoch<Self::Kept>, EpochReport)> {
+        let n = self.train.rows();
+        let newton: u64 = parts.iter().map(|p| p.newton).sum();
+        // LIBLINEAR's rule: once a pass takes few Newton steps, solve the subproblems
+        // more precisely.
+        if newton <= n as u64 / 10 {
+            self.inner_eps.set((0.1 * self.inner_eps.get()).max(1e-8));
+        }
+        self.sync_weights();
+        let model = super::snapshot(&self.w, self.cfg, self.train);
+        let diverged = |what| Error::Diverged {
+            epoch: epoch + 1,
+            lr: 0.0,
+            l2: self.lambda,
+            what,
+        };
+        if !model.is_finite() {
+            return Err(diverged("the weights are"));
+        }
+        let (p, dual) = self.objectives(&model);
+        if !p.is_finite() {
+            return Err(diverged("the objective is"));
+        }
+        let m = self
+            .valid
+            .map(|v| metrics::evaluate(&model, v))
+            .transpose()?;
+        let gap = (p - dual).max(0.0);
+        let train_loss = p - 0.5 * self.lambda * model.squared_norm();
+        let rep = EpochReport {
+            epoch: epoch + 1,
+            seconds,
+            lr: 0.0,
+            train_loss,
+            objective: p,
+            duality_gap: Some(gap),
+            test_loss: m.map(|m| m.loss),
+            test_accuracy: m.map(|m| m.accuracy),
+            test_auc: m.and_then(|m| m.auc),
+            updates: n as u64,
+            nnz: self.train.nnz() as u64,
+            nnz_per_sec: self.train.nnz() as f64 / seconds.max(1e-12),
+        };
+        let ep = crate::driver::Epoch {
+            seconds,
+            train: train_loss,
+            valid: m.map(|m| m.loss),
+            objective: Some(p),
+            gap: Some(gap),
+            model: keep.then(|| {
+                let mut w = model.weights;
+                w.push(model.bias);
+                (w, m)
+            }),
+        };
+        Ok((ep, rep))
+    }
+}
+
+impl Dual<'_> {
+    /// The model to return (the best epoch's under early stopping), with its summary.
+    fn finish(
+        &self,
+        history: Vec<EpochReport>,
+        driven: crate::driver::Driven<<Self as crate::driver::Task>::Kept>,
+        writes: DualWrites,
+    ) -> Result<TrainOutcome> {
+        let (cfg, train, d) = (self.cfg, self.train, self.train.cols());
+        let mut model = super::snapshot(&self.w, cfg, train);
+        let (best_epoch, final_metrics) = match driven.best {
+            Some((_, e, (w, m))) => {
+                model.bias = if cfg.bias { w[d] } else { 0.0 };
+                model.weights = w[..d].to_vec();
+                (e, m)
+            }
+            None => {
+                let m = self
+                    .valid
+                    .map(|v| metrics::evaluate(&model, v))
+                    .transpose()?;
+                (driven.epochs, m)
+            }
+        };
+        let last = history.iter().find(|r| r.epoch == best_epoch);
+        let done = DoneReport {
+            model: cfg.loss.name(),
+            optimizer: cfg.method_name(),
+            scheme: cfg.engine.scheme.name(),
+            threads: self.threads,
+            oversubscribed: cfg.engine.oversubscribed(),
+            epochs: history.len(),
+            train_seconds: driven.train_seconds,
+            objective: last.map_or(f64::NAN, |r| r.objective),
+            duality_gap: last.and_then(|r| r.duality_gap),
+            converged: driven.converged,
+            test_loss: final_metrics.map(|m| m.loss),
+            test_accuracy: final_metrics.map(|m| m.accuracy),
+            test_auc: final_metrics.and_then(|m| m.auc),
+            stopped_early: driven.stopped_early,
+            stopped_by_caller: driven.stopped_by_caller,
+            best_epoch,
+            lr: 0.0,
+            l2: self.lambda,
+            l2_form: L2Form::Lazy,
+            replicated: 0,
+            merge_every: None,
+            shuffle_block: 1,
+        };
+        model.meta = serde_json::json!({
+            "optimizer": cfg.method_name(),
+            "dual_writes": writes,
+            "l2": self.lambda,
+            "epochs": history.len(),
+            "best_epoch": best_epoch,
+            "train_rows": train.rows(),
+            "seed": cfg.seed,
+            "scheme": cfg.engine.scheme,
+            "threads": self.threads,
+            "wildsgd": env!("CARGO_PKG_VERSION"),
+        });
+        Ok(TrainOutcome {
+            model,
+            epochs: history,
+            done,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The logistic subproblem's minimizer has a zero derivative, from either side.
+    #[test]
+    fn logistic_subproblem_is_solved() {
+        let c = 2.0;
+        for &(alpha, q, b) in &[(1e-8, 1.5, -0.7), (1.9, 0.3, 2.0), (1.0, 4.0, 0.1)] {
+            let (a, comp, delta, k) = logistic_step(alpha, c - alpha, c, q, b, 1e-10);
+            assert!(k > 0);
+            assert!((a - alpha - delta).abs() < 1e-12);
+            assert!(a > 0.0 && a < c && (a + comp - c).abs() < 1e-12);
+            let g = (a / comp).ln() + q * (a - alpha) + b;
+            assert!(g.abs() < 1e-8, "derivative {g} at α = {a}");
+        }
+    }
+}
