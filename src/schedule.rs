@@ -7,6 +7,7 @@
 //! | `inv-time` | η / (1 + k·e) |
 //! | `step` | η · β^⌊e / every⌋ |
 //! | `exp` | η · exp(−k·e) |
+//! | `bottou` | η / (1 + λ·η·t), t the updates so far: applied at every update, not per epoch (Bottou, "Stochastic Gradient Descent Tricks", 2012); about η while λ·η·t ≪ 1, then 1/(λ·t), the rate a λ-strongly convex objective calls for. Linear models only |
 //! | `plateau` | η, multiplied by `factor` whenever the monitored loss has not improved by a relative `threshold` for `patience` epochs (PyTorch's `ReduceLROnPlateau`) |
 
 use crate::error::{Error, Result};
@@ -34,6 +35,8 @@ pub enum Schedule {
         /// Rate k per epoch.
         k: f32,
     },
+    /// η / (1 + λ·η·t) at update t, λ the L2 strength (linear models).
+    Bottou,
     /// Reduce on plateau.
     Plateau {
         /// Multiplier when the loss stalls.
@@ -60,6 +63,7 @@ impl Schedule {
                 factor: 0.9,
             },
             "exp" => Schedule::Exp { k: 0.1 },
+            "bottou" => Schedule::Bottou,
             "plateau" => Schedule::Plateau {
                 factor: 0.1,
                 patience: 2,
@@ -69,7 +73,7 @@ impl Schedule {
                 return Err(Error::config(
                     "schedule",
                     format!(
-                        "unknown schedule `{other}`; expected constant, inv-time, step, exp or plateau"
+                        "unknown schedule `{other}`; expected constant, inv-time, step, exp, bottou or plateau"
                     ),
                 ));
             }
@@ -112,6 +116,13 @@ impl Schedule {
     }
 }
 
+/// The rate of update `t` (0-based, counted from the start of the run) under
+/// [`Schedule::Bottou`] from base rate `eta0` with L2 strength `lambda`.
+#[inline(always)]
+pub fn per_update(eta0: f32, lambda: f64, t: u64) -> f32 {
+    (f64::from(eta0) / (1.0 + lambda * f64::from(eta0) * t as f64)) as f32
+}
+
 /// A running schedule: call [`Scheduler::rate`] at the start of each epoch and
 /// [`Scheduler::observe`] with the monitored loss at its end.
 #[derive(Debug, Clone)]
@@ -139,7 +150,8 @@ impl Scheduler {
     pub fn rate(&self, e: usize) -> f32 {
         let ef = e as f32;
         match self.schedule {
-            Schedule::Constant => self.base,
+            // Bottou's decays within the epoch: the engine applies `per_update`.
+            Schedule::Constant | Schedule::Bottou => self.base,
             Schedule::InvTime { k } => self.base / (1.0 + k * ef),
             Schedule::Step { every, factor } => self.base * factor.powi((e / every) as i32),
             Schedule::Exp { k } => self.base * (-k * ef).exp(),

@@ -254,6 +254,12 @@ impl MfConfig {
         }
         if let Some(s) = &self.schedule {
             s.check()?;
+            if *s == Schedule::Bottou {
+                return Err(Error::config(
+                    "schedule",
+                    "bottou's per-update decay is for linear models; mf takes a per-epoch schedule",
+                ));
+            }
         }
         Ok(())
     }

@@ -477,6 +477,7 @@ impl Dual<'_> {
             stopped_by_caller: driven.stopped_by_caller,
             best_epoch,
             lr: 0.0,
+            lr_calibrated: false,
             l2: self.lambda,
             l2_form: L2Form::Lazy,
             replicated: 0,

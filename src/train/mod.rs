@@ -163,7 +163,7 @@ impl TrainConfig {
         self.schedule.unwrap_or(if self.optimizer.is_adaptive() {
             Schedule::Constant
         } else {
-            Schedule::InvTime { k: 1.0 }
+            Schedule::Bottou
         })
     }
 
@@ -209,6 +209,14 @@ impl TrainConfig {
             return Err(Error::config(
                 "scheme",
                 "delay-tolerant (AdaptiveRevision) supports L2 only: drop `l1` and `grad_noise`",
+            ));
+        }
+        if self.engine.scheme == Scheme::DelayTolerant
+            && self.effective_schedule() == Schedule::Bottou
+        {
+            return Err(Error::config(
+                "schedule",
+                "delay-tolerant (AdaptiveRevision) adapts its own rates: use a per-epoch schedule",
             ));
         }
         if (self.engine.delay > 0 || self.engine.scheme == Scheme::DelayTolerant)
@@ -352,6 +360,8 @@ pub struct DoneReport {
     pub best_epoch: usize,
     /// Learning rate (base) used.
     pub lr: f32,
+    /// Whether the base rate was calibrated on a sample (`lr` left to `None`).
+    pub lr_calibrated: bool,
     /// L2 strength used.
     pub l2: f64,
     /// L2 form used (several threads or a delay force `degree`).
@@ -441,7 +451,80 @@ fn fit_dyn(
     if let Solver::DualCd { writes } = cfg.solver {
         return dual::run(train, valid, cfg, writes, progress, stop);
     }
+    if cfg.lr.is_none() {
+        let cfg = TrainConfig {
+            lr: Some(calibrate(train, cfg)?),
+            ..cfg.clone()
+        };
+        let mut out = fit_dyn(train, valid, &cfg, progress, stop)?;
+        out.done.lr_calibrated = true;
+        out.model.meta["lr_calibrated"] = serde_json::Value::Bool(true);
+        return Ok(out);
+    }
     crate::with_optimizer!(cfg.optimizer, o => run(o, train, valid, cfg, progress, stop))
+}
+
+/// Rows of the calibration sample (Bottou's svmsgd uses 1,000).
+const CALIBRATION_ROWS: usize = 1000;
+
+/// The base learning rate, calibrated as Bottou's `determineEta0` does (ALGORITHMS.md
+/// §12.1): on a seeded sample of up to [`CALIBRATION_ROWS`] training rows, one
+/// sequential pass from zero at a constant candidate rate, scored by the regularized
+/// objective on the sample (with the run's λ). From the optimizer's default rate η and
+/// 2η, the candidates move by factors of 2 in the better direction while the objective
+/// improves; the lower rate of the last pair is kept (Bottou's choice: the best rate
+/// going up, the cautious side of the best going down). A candidate that diverges
+/// scores +∞. A few thousand updates: milliseconds.
+pub fn calibrate(train: &SparseDataset, cfg: &TrainConfig) -> Result<f32> {
+    use rand::seq::index::sample;
+    let n = train.rows();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(cfg.seed ^ 0xCA11_B8A7E);
+    let mut rows = sample(&mut rng, n, n.min(CALIBRATION_ROWS)).into_vec();
+    rows.sort_unstable();
+    let sample = train.select(&rows);
+    let lambda = cfg.effective_l2(n);
+    let trial = TrainConfig {
+        epochs: 1,
+        l2: Some(lambda),
+        schedule: Some(Schedule::Constant),
+        early_stop: None,
+        tol: None,
+        engine: EngineConfig {
+            scheme: Scheme::Sequential,
+            ..cfg.engine
+        },
+        ..cfg.clone()
+    };
+    let cost = |eta: f32| -> Result<f64> {
+        let t = TrainConfig {
+            lr: Some(eta),
+            ..trial.clone()
+        };
+        match fit(&sample, None, &t, |_| {}) {
+            Ok(out) if out.done.objective.is_finite() => Ok(out.done.objective),
+            Ok(_) | Err(Error::Diverged { .. }) => Ok(f64::INFINITY),
+            Err(e) => Err(e),
+        }
+    };
+    let start = cfg.effective_lr(train);
+    let (mut lo, mut hi) = (start, start * 2.0);
+    let (mut lo_cost, mut hi_cost) = (cost(lo)?, cost(hi)?);
+    // At most 40 halvings or doublings: 2^±40 around the start.
+    let down = lo_cost < hi_cost;
+    for _ in 0..40 {
+        if down && lo_cost < hi_cost {
+            (hi, hi_cost) = (lo, lo_cost);
+            lo = hi / 2.0;
+            lo_cost = cost(lo)?;
+        } else if !down && hi_cost < lo_cost {
+            (lo, lo_cost) = (hi, hi_cost);
+            hi = lo * 2.0;
+            hi_cost = cost(hi)?;
+        } else {
+            break;
+        }
+    }
+    Ok(if lo_cost.is_finite() { lo } else { start })
 }
 
 /// What every worker shares for a run.
@@ -453,6 +536,8 @@ struct Shared<'a, O: Optimizer> {
     block: usize,
     batch: usize,
     lazy_lambda: f64,
+    /// λ of Bottou's per-update decay η/(1 + λ·η·t); 0 when the schedule is another.
+    bottou: f64,
     hot: Vec<u8>,
     hot_list: Vec<u32>,
     /// The whole model is replicated.
@@ -467,6 +552,20 @@ struct Shared<'a, O: Optimizer> {
     rr_rounds: usize,
     /// Examples done in the current epoch, over all threads (for the progress bar).
     done: crossbeam_utils::CachePadded<std::sync::atomic::AtomicUsize>,
+}
+
+impl<O: Optimizer> Shared<'_, O> {
+    /// The rate of global update `t` from the epoch's rate `lr`: Bottou's per-update
+    /// decay when it is the schedule, else `lr`. With several threads `t` is estimated
+    /// as a thread's own count times the threads.
+    #[inline(always)]
+    fn rate(&self, lr: f32, t: u64) -> f32 {
+        if self.bottou > 0.0 {
+            crate::schedule::per_update(lr, self.bottou, t)
+        } else {
+            lr
+        }
+    }
 }
 
 /// One thread's private state, kept across epochs: its RNG (noise), permutation buffer,
@@ -567,6 +666,11 @@ fn run<O: Optimizer>(
         block: cfg.engine.block_for(n),
         batch,
         lazy_lambda: if l2_form == L2Form::Lazy { lambda } else { 0.0 },
+        bottou: if cfg.effective_schedule() == Schedule::Bottou {
+            lambda
+        } else {
+            0.0
+        },
         hot,
         hot_list,
         whole,
@@ -815,6 +919,7 @@ impl<O: Optimizer> Linear<'_, O> {
             stopped_by_caller: driven.stopped_by_caller,
             best_epoch,
             lr: base_lr,
+            lr_calibrated: false,
             l2: self.lambda,
             l2_form,
             replicated: sh.hot_list.len(),
@@ -1053,6 +1158,7 @@ fn plain_epoch<O: Optimizer, S: kernel::Store + Syncable>(
             }
             continue;
         };
+        let lr = sh.rate(lr, ws.t * threads);
         ws.t += 1;
         if sh.lazy_lambda > 0.0 && ws.scale * (1.0 - f64::from(lr) * sh.lazy_lambda) < 1e-4 {
             // Fold the scale into the weights before v grows large.
@@ -1156,8 +1262,9 @@ fn delayed_epoch<O: Optimizer>(
     let mut store = kernel::Direct(sh.params);
     let k = &sh.kernel;
     for &r in perm {
+        let lr_t = sh.rate(lr, ws.t * sh.threads as u64);
         ws.t += 1;
-        let step = step_for(k, lr, ws.t * sh.threads as u64, 1.0, 1.0);
+        let step = step_for(k, lr_t, ws.t * sh.threads as u64, 1.0, 1.0);
         let z = k.score(&store, r as usize, 1.0);
         let (linear, factor, dl) = k.loss.loss_parts_and_dloss(z, k.labels[r as usize]);
         part.loss.add(linear, factor);
@@ -1168,7 +1275,13 @@ fn delayed_epoch<O: Optimizer>(
         }
         part.updates += 1;
     }
-    let step = step_for(k, lr, ws.t * sh.threads as u64, 1.0, 1.0);
+    let step = step_for(
+        k,
+        sh.rate(lr, ws.t * sh.threads as u64),
+        ws.t * sh.threads as u64,
+        1.0,
+        1.0,
+    );
     while let Some((r, dl, _)) = ws.queue.items.pop_front() {
         k.apply_row(&mut store, r as usize, dl, &step, &mut ws.rng);
     }

@@ -130,6 +130,7 @@ pub enum ScheduleArg {
     InvTime,
     Step,
     Exp,
+    Bottou,
     Plateau,
 }
 
@@ -175,7 +176,7 @@ pub struct TrainOpts {
     /// Base learning rate [default: the optimizer's, see README].
     #[arg(value_parser = finite_f32, long, value_name = "ETA")]
     pub lr: Option<f32>,
-    /// Learning-rate schedule [default: inv-time for sgd/momentum/nag, constant otherwise].
+    /// Learning-rate schedule [default: bottou (per-update, λ-aware) for sgd/momentum/nag, constant otherwise].
     #[arg(long, value_enum)]
     pub lr_schedule: Option<ScheduleArg>,
     /// k of inv-time (η/(1+k·epoch)) and exp (η·exp(−k·epoch)).

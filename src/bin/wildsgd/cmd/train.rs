@@ -73,10 +73,11 @@ pub fn config(name: &str, o: &TrainOpts, e: Option<&EngineArgs>, n: usize) -> Re
                 ScheduleArg::InvTime => "inv-time",
                 ScheduleArg::Step => "step",
                 ScheduleArg::Exp => "exp",
+                ScheduleArg::Bottou => "bottou",
                 ScheduleArg::Plateau => "plateau",
             })?;
             match &mut sch {
-                Schedule::Constant => {}
+                Schedule::Constant | Schedule::Bottou => {}
                 Schedule::InvTime { k } | Schedule::Exp { k } => *k = o.lr_decay.unwrap_or(*k),
                 Schedule::Step { every, factor } => {
                     *every = o.lr_step.unwrap_or(*every);
@@ -175,7 +176,7 @@ fn default_schedule(kind: Kind, optimizer: &str) -> ScheduleArg {
         return ScheduleArg::Constant;
     }
     if kind == Kind::Linear && !adaptive {
-        ScheduleArg::InvTime
+        ScheduleArg::Bottou
     } else {
         ScheduleArg::Constant
     }
