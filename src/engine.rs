@@ -263,6 +263,10 @@ impl Default for EngineConfig {
     }
 }
 
+/// Training rows per thread below which the default thread count stops adding threads
+/// (see [`EngineConfig::threads_for`]).
+pub const ROWS_PER_THREAD: usize = 10_000;
+
 /// Number of cores this process may use.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -277,6 +281,21 @@ impl EngineConfig {
     /// Whether more threads than cores are asked for.
     pub fn oversubscribed(&self) -> bool {
         self.effective_threads() > cores()
+    }
+
+    /// Threads used on `rows` training rows: the configured count (at most one per
+    /// row); by default (`threads` = 0) one per core but at most one per
+    /// [`ROWS_PER_THREAD`] rows. On small data an epoch takes micro- to milliseconds, so
+    /// more threads cannot save time, while the staleness of their updates costs
+    /// accuracy: on the panel's sets under 10,000 rows two threads' models ended up to
+    /// +28 % further from the optimum than one thread's (mushrooms; README).
+    pub fn threads_for(&self, rows: usize) -> usize {
+        let t = self.effective_threads();
+        if self.threads == 0 {
+            t.min((rows / ROWS_PER_THREAD).max(1))
+        } else {
+            t.min(rows.max(1))
+        }
     }
 
     /// Rows per shuffled block: 64 consecutive rows when there are at least 16,384

@@ -25,8 +25,10 @@ fn run(
     threads: usize,
     f: impl FnOnce(&mut TrainConfig),
 ) -> TrainOutcome {
+    // The engine's own trajectory: the last iterate (averaging has a test of its own).
     let mut cfg = TrainConfig {
         epochs: 3,
+        average: None,
         engine: EngineConfig {
             scheme,
             threads,
@@ -35,6 +37,14 @@ fn run(
         ..TrainConfig::default()
     };
     f(&mut cfg);
+    // The heuristic rate and the per-epoch schedule, not the calibrated per-update one
+    // with averaging: these tests compare the schemes' last iterates after a few epochs.
+    if cfg.schedule.is_none() && !cfg.optimizer.is_adaptive() {
+        cfg.schedule = Some(wildsgd::schedule::Schedule::InvTime { k: 1.0 });
+    }
+    if cfg.lr.is_none() {
+        cfg.lr = Some(cfg.effective_lr(train));
+    }
     fit(train, Some(test), &cfg, |_| {}).unwrap()
 }
 

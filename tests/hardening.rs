@@ -101,7 +101,7 @@ fn diverged_hinge_models_are_never_saved() {
     let d = arg(&write(dir.path(), "two.libsvm", "+1 1:1 2:1\n-1 2:1\n"));
     let m = dir.path().join("m.wsgd");
     fs::write(&m, "old").unwrap();
-    // lr × L2 = 2: every step flips and doubles the weights, while the hinge loss of
+    // lr × L2 = 3: every step flips and doubles the weights, while the hinge loss of
     // huge margins is 0.
     let out = wildsgd([
         "train",
@@ -110,26 +110,36 @@ fn diverged_hinge_models_are_never_saved() {
         "--model",
         "hinge",
         "--lr",
-        "2",
+        "3",
         "--l2",
         "1",
         "--epochs",
-        "5",
+        "100",
         "--scheme",
         "sequential",
+        // A constant rate and the last iterate: the default per-update decay would
+        // bring lr × L2 below 1 after the first step.
+        "--lr-schedule",
+        "constant",
+        "--average",
+        "none",
         "--quiet",
         "--output",
         &arg(&m),
     ]);
     refused(&out, "lower the L2 strength");
     assert_eq!(fs::read(&m).unwrap(), b"old");
-    // A huge L2 alone: the message points at L2, not at the learning rate.
+    // A huge L2 alone (at a constant rate): the message points at L2, not at the
+    // learning rate.
     let out = wildsgd([
         "train",
         "--data",
         &d,
         "--l2",
         "1e30",
+        // Bottou's per-update rate 1/(λ·t) would tame even this L2 after one step.
+        "--lr-schedule",
+        "constant",
         "--quiet",
         "--output",
         &arg(&m),
@@ -243,7 +253,7 @@ fn huge_indices_and_counts_are_errors_within_a_memory_limit() {
     assert!(!Path::new(&out_file).exists());
     // An explicit budget is honoured and named.
     let out = wildsgd(["train", "--data", &mid, "--quiet", "--max-memory", "100M"]);
-    refused(&out, "needs 6.1 GB of memory, more than the");
+    refused(&out, "needs 4.1 GB of memory, more than the");
 }
 
 #[test]
@@ -611,7 +621,11 @@ fn flags_for_another_model_optimizer_or_schedule_are_refused() {
         &wildsgd(["train", "--data", &r, "--eps", "1e-6", "--quiet"]),
         "--eps does not apply",
     );
-    // --lr-decay without --lr-schedule tunes sgd's default inv-time schedule.
+    // sgd's default schedule (bottou) has no --lr-decay; with inv-time it tunes k.
+    refused(
+        &wildsgd(["train", "--data", &a9a, "--lr-decay", "0.5", "--quiet"]),
+        "--lr-decay does not apply",
+    );
     let report = |extra: &[&str]| -> Vec<f64> {
         let mut args = vec![
             "train", "--data", &a9a, "--epochs", "2", "--quiet", "--report", "-",
@@ -626,7 +640,10 @@ fn flags_for_another_model_optimizer_or_schedule_are_refused() {
             .map(|v| v["lr"].as_f64().unwrap())
             .collect()
     };
-    let (k1, k05) = (report(&[]), report(&["--lr-decay", "0.5"]));
+    let (k1, k05) = (
+        report(&["--lr-schedule", "inv-time"]),
+        report(&["--lr-schedule", "inv-time", "--lr-decay", "0.5"]),
+    );
     assert!((k1[1] / k1[0] - 0.5).abs() < 1e-6, "{k1:?}");
     assert!((k05[1] / k05[0] - 1.0 / 1.5).abs() < 1e-6, "{k05:?}");
 }

@@ -143,6 +143,7 @@ fn lazy_l2_is_dense_l2_sgd() {
         order: Order::None,
         epochs: 3,
         engine: seq(),
+        average: None,
         ..Default::default()
     };
     let got = weights(&fit(&d, None, &cfg, |_| {}).unwrap());
@@ -165,6 +166,7 @@ fn degree_l2_is_hogwild_per_touch_form_and_shares_the_optimum() {
         order: Order::None,
         epochs: 1,
         engine: seq(),
+        average: None,
         ..Default::default()
     };
     // One epoch against a plain transcription of the per-touch rule.
@@ -235,6 +237,7 @@ fn full_batch_is_gradient_descent() {
         schedule: Some(Schedule::Constant),
         epochs: 5,
         engine: seq(),
+        average: None,
         ..Default::default()
     };
     let got = weights(&fit(&d, None, &cfg, |_| {}).unwrap());
@@ -437,4 +440,55 @@ fn hinge_and_squared_train_and_divergence_is_an_error() {
         fit(&train, None, &bad, |_| {}),
         Err(wildsgd::Error::Config { name: "lr", .. })
     ));
+}
+
+/// Averaged SGD against the dense recursion w̄ ← w̄ + (w − w̄)/k in f64: the sparse
+/// A/β/γ form, through folds of the lazy-L2 scale (lr·λ = 0.005 folds it every ~1,800
+/// updates) and an average started after the first epoch.
+#[test]
+fn averaged_sgd_is_the_dense_running_average() {
+    let d = small();
+    let (lr, lambda, epochs) = (0.1, 0.05, 200);
+    let cfg = TrainConfig {
+        lr: Some(lr as f32),
+        l2: Some(lambda),
+        l2_form: L2Form::Lazy,
+        schedule: Some(Schedule::Constant),
+        order: Order::None,
+        epochs,
+        average: Some(1.0),
+        engine: seq(),
+        ..Default::default()
+    };
+    let out = fit(&d, None, &cfg, |_| {}).unwrap();
+    assert!(out.done.averaged);
+    let got = weights(&out);
+    let mut w = vec![0f64; d.cols() + 1];
+    let mut avg = w.clone();
+    let mut k = 0f64;
+    for e in 0..epochs {
+        for r in 0..d.rows() {
+            let (i, v) = d.row(r);
+            let dl = logistic_dl(&d, &w, r);
+            let mut g = vec![0f64; w.len()];
+            for (&j, &x) in i.iter().zip(v) {
+                g[j as usize] = dl * f64::from(x);
+            }
+            g[d.cols()] = dl;
+            for (wk, gk) in w.iter_mut().zip(&g) {
+                *wk -= lr * (gk + lambda * *wk);
+            }
+            if e >= 1 {
+                k += 1.0;
+                for (a, wk) in avg.iter_mut().zip(&w) {
+                    *a += (wk - *a) / k;
+                }
+            }
+        }
+    }
+    for (g, a) in got.iter().zip(&avg) {
+        assert!((g - a).abs() < 1e-4, "averaged {got:?}\ndense {avg:?}");
+    }
+    // Not the last iterate.
+    assert!(got.iter().zip(&w).any(|(g, x)| (g - x).abs() > 1e-3));
 }

@@ -114,7 +114,7 @@ pub(super) fn run(
 ) -> Result<TrainOutcome> {
     let n = train.rows();
     let coords = train.cols() + usize::from(cfg.bias);
-    let threads = cfg.engine.effective_threads().min(n.max(1));
+    let threads = cfg.engine.threads_for(n);
     crate::memory::check(
         format!("dual coordinate descent's {coords} weights and {n} rows' dual variables"),
         (coords as u64) * 8 + (n as u64) * 24,
@@ -464,12 +464,13 @@ impl Dual<'_> {
             optimizer: cfg.method_name(),
             scheme: cfg.engine.scheme.name(),
             threads: self.threads,
-            oversubscribed: cfg.engine.oversubscribed(),
+            oversubscribed: self.threads > crate::engine::cores(),
             epochs: history.len(),
             train_seconds: driven.train_seconds,
             objective: last.map_or(f64::NAN, |r| r.objective),
             duality_gap: last.and_then(|r| r.duality_gap),
             converged: driven.converged,
+            averaged: false,
             test_loss: final_metrics.map(|m| m.loss),
             test_accuracy: final_metrics.map(|m| m.accuracy),
             test_auc: final_metrics.and_then(|m| m.auc),

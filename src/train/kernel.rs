@@ -244,6 +244,140 @@ unsafe impl Store for Replica<'_> {
     }
 }
 
+/// Polyak–Ruppert averaging state of one thread, in the sparse form of ALGORITHMS.md
+/// §12.2: the iterate is w = a·U (U the stored weights, a the lazy-L2 scale) and the
+/// running average w̄ = (A + β·U)/γ, so an update still touches only its row's
+/// coordinates (A −= β·ΔU there) and two scalars. With μ_k = 1/k at the k-th averaged
+/// update, the recursion γ ← γ/(1 − μ), β ← β + μ·a·γ has the closed form γ = k and
+/// β = Σ a over the averaged updates, which is what is kept: with several threads k is
+/// the global update count (estimated from the thread's own), so that each thread's A
+/// records its own changes of the shared U and the sum of the threads' A is the A of
+/// the one global average.
+#[derive(Debug, Default)]
+pub(crate) struct Averager {
+    /// A, one per coordinate (f64: it sums many updates).
+    pub a: Vec<f64>,
+    pub beta: f64,
+    pub gamma: f64,
+    /// The global update count from which iterates are averaged.
+    pub start: u64,
+    /// Whether averaging has started (the first averaged update restarts it).
+    pub on: bool,
+}
+
+impl Averager {
+    /// After global update `t` (1-based), with lazy-L2 scale `scale` after it.
+    #[inline(always)]
+    pub(crate) fn after_update(&mut self, t: u64, scale: f64) {
+        if t < self.start {
+            return;
+        }
+        let k = (t - self.start + 1) as f64;
+        if self.on {
+            self.beta += scale * (k - self.gamma);
+            self.gamma = k;
+        } else {
+            // The average restarts at the current iterate: w̄ = (0 + k·a·U)/k = w.
+            self.a.iter_mut().for_each(|x| *x = 0.0);
+            self.beta = k * scale;
+            self.gamma = k;
+            self.on = true;
+        }
+    }
+
+    /// The weights U are about to change by a fold or a merge: β·U moves into A
+    /// (A ← A + β·U, β ← 0), which keeps w̄ and lets U change freely; `u(j)` reads U.
+    pub(crate) fn absorb(&mut self, u: impl Fn(usize) -> f32) {
+        if self.on {
+            for (j, a) in self.a.iter_mut().enumerate() {
+                *a += self.beta * f64::from(u(j));
+            }
+            self.beta = 0.0;
+        }
+    }
+
+    /// The thread's average w̄ = (A + β·U)/γ, U read from `store` (slot 0 of each
+    /// coordinate, `stride` slots per coordinate).
+    pub(crate) fn mean<S: Store>(&self, store: &S, stride: usize) -> Vec<f64> {
+        assert_eq!(
+            self.a.len() * stride,
+            store.slots(),
+            "one average per coordinate"
+        );
+        let u = |j: usize| {
+            // SAFETY: j < a.len(), so j·stride < a.len()·stride = store.slots() (checked).
+            f64::from(unsafe { store.get(j, j * stride) })
+        };
+        self.a
+            .iter()
+            .enumerate()
+            .map(|(j, &a)| (a + self.beta * u(j)) / self.gamma)
+            .collect()
+    }
+}
+
+/// A store that records its weight changes in an [`Averager`] (slot 0 of each
+/// coordinate: A_j −= β·(new − old)).
+#[derive(Debug)]
+pub(crate) struct Averaged<'s, S> {
+    pub inner: S,
+    pub avg: &'s mut Averager,
+    stride: usize,
+}
+
+impl<S: Store> Averaged<'_, S> {
+    /// Runs `change`, which moves U to new values and the lazy scale to the one it
+    /// returns (a merge of a replica, a fold), keeping the average: β·U first moves into
+    /// A ([`Averager::absorb`]), so U no longer enters w̄ = A/γ until later updates. (Keeping
+    /// β instead and dividing it by each fold's scale would grow it by 10⁴ a fold, and
+    /// A + β·U would cancel catastrophically.)
+    pub(crate) fn jump(&mut self, change: impl FnOnce(&mut S) -> f64) -> f64 {
+        let stride = self.stride;
+        let inner = &self.inner;
+        // SAFETY: j < a.len(), so j·stride < a.len()·stride = inner.slots() (`new`).
+        self.avg.absorb(|j| unsafe { inner.get(j, j * stride) });
+        change(&mut self.inner)
+    }
+}
+
+impl<'s, S: Store> Averaged<'s, S> {
+    /// Wraps `inner`, whose slots are `stride` per coordinate.
+    ///
+    /// # Panics
+    /// If `avg.a` does not hold one value per coordinate of `inner`.
+    pub(crate) fn new(inner: S, avg: &'s mut Averager, stride: usize) -> Self {
+        assert!(
+            stride >= 1 && avg.a.len() * stride == inner.slots(),
+            "one average per coordinate"
+        );
+        Averaged { inner, avg, stride }
+    }
+}
+
+// SAFETY: `slots` is the inner store's; `new` established avg.a.len() = slots / stride,
+// so a slot i < slots of coordinate j (j·stride ≤ i) has j < avg.a.len().
+unsafe impl<S: Store> Store for Averaged<'_, S> {
+    fn slots(&self) -> usize {
+        self.inner.slots()
+    }
+    #[inline(always)]
+    unsafe fn get(&self, j: usize, i: usize) -> f32 {
+        // SAFETY: the caller's guarantee, passed on.
+        unsafe { self.inner.get(j, i) }
+    }
+    #[inline(always)]
+    unsafe fn put(&mut self, j: usize, i: usize, old: f32, new: f32) {
+        // SAFETY: the caller's guarantee, passed on.
+        unsafe { self.inner.put(j, i, old, new) };
+        if i == j * self.stride && self.avg.on {
+            // SAFETY: j < avg.a.len() (see the impl's comment).
+            unsafe {
+                *self.avg.a.get_unchecked_mut(j) -= self.avg.beta * f64::from(new - old);
+            }
+        }
+    }
+}
+
 /// Everything about an update that is fixed for a run.
 #[derive(Debug)]
 pub(crate) struct Kernel<'a, O: Optimizer> {

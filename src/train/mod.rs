@@ -40,7 +40,7 @@ use crate::params::SharedParams;
 use crate::schedule::Schedule;
 use kernel::{BatchScratch, Kernel, LossSum, Step};
 
-use crate::engine::{EngineConfig, Scheme};
+use crate::engine::{EngineConfig, Replication, Scheme};
 
 /// How L2 regularization is applied under sparse updates (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -109,6 +109,14 @@ pub struct TrainConfig {
     pub seed: u64,
     /// The solver: stochastic primal updates with `optimizer`, or dual coordinate descent.
     pub solver: Solver,
+    /// Polyak–Ruppert averaging of the iterates from this epoch on (default 1: after the
+    /// first epoch; 0: from the start; fractions allowed): the model evaluated, reported and returned is the average
+    /// (averaged SGD, ALGORITHMS.md §12.2). With several threads it runs on the shared
+    /// parameters (no replicas) with compare-and-swap writes, so that no update escapes
+    /// the average. `None`: the last iterate. For the primal solver without delayed
+    /// gradients only: dual coordinate descent converges without it, and `delay` and
+    /// `delay-tolerant` ignore it (`done.averaged` says whether a run averaged).
+    pub average: Option<f64>,
     /// Stop before `epochs` once converged: the duality gap at most `tol`·P for dual
     /// coordinate descent, else the regularized training objective P decreasing by at
     /// most `tol`·P over an epoch (see the `epoch` report's `objective`). `None` runs
@@ -137,6 +145,7 @@ impl Default for TrainConfig {
             early_stop: None,
             seed: 42,
             solver: Solver::Primal,
+            average: Some(1.0),
             tol: None,
             engine: EngineConfig::default(),
         }
@@ -193,6 +202,9 @@ impl TrainConfig {
         self.engine.check()?;
         if let Some(tol) = self.tol {
             crate::error::check_positive("tol", tol)?;
+        }
+        if let Some(a) = self.average {
+            crate::error::check_non_negative("average", a)?;
         }
         if let Solver::DualCd { .. } = self.solver {
             self.check_dual()?;
@@ -342,6 +354,8 @@ pub struct DoneReport {
     pub duality_gap: Option<f64>,
     /// Whether the run stopped because it converged to `tol`.
     pub converged: bool,
+    /// Whether the returned model is an average of the iterates (`average`).
+    pub averaged: bool,
     /// Validation loss of the returned model.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_loss: Option<f64>,
@@ -489,6 +503,7 @@ pub fn calibrate(train: &SparseDataset, cfg: &TrainConfig) -> Result<f32> {
         schedule: Some(Schedule::Constant),
         early_stop: None,
         tol: None,
+        average: None,
         engine: EngineConfig {
             scheme: Scheme::Sequential,
             ..cfg.engine
@@ -552,7 +567,14 @@ struct Shared<'a, O: Optimizer> {
     rr_rounds: usize,
     /// Examples done in the current epoch, over all threads (for the progress bar).
     done: crossbeam_utils::CachePadded<std::sync::atomic::AtomicUsize>,
+    /// Updates over all threads since the start, advanced every [`CLOCK_TICK`] updates
+    /// of a thread (averaging only: its weights need the global update count, which a
+    /// thread's own count times the threads misjudges when threads run unevenly).
+    clock: crossbeam_utils::CachePadded<std::sync::atomic::AtomicU64>,
 }
+
+/// Updates a thread makes between two advances of the shared clock.
+const CLOCK_TICK: u64 = 64;
 
 impl<O: Optimizer> Shared<'_, O> {
     /// The rate of global update `t` from the epoch's rate `lr`: Bottou's per-update
@@ -581,6 +603,10 @@ struct WorkerState {
     queue: DelayQueue,
     /// A replica's buffers, kept across epochs.
     replica: (Vec<f32>, Vec<f32>),
+    /// The running average of the iterates (`average`).
+    avg: kernel::Averager,
+    /// The shared clock as this thread last advanced it.
+    clock: u64,
 }
 
 /// Gradients waiting to be applied: (row, loss derivative, offset of the ḡ values read
@@ -596,6 +622,16 @@ struct DelayQueue {
 struct EpochPart {
     loss: LossSum,
     updates: u64,
+    /// The thread's average, once averaging has started.
+    avg: Option<AvgPart>,
+}
+
+/// A thread's average at the end of an epoch.
+enum AvgPart {
+    /// Of the shared weights: (A, β, γ), to be summed over the threads.
+    Shared(Vec<f64>, f64, f64),
+    /// Of the thread's own replica: w̄, to be averaged over the threads.
+    Own(Vec<f64>),
 }
 
 fn run<O: Optimizer>(
@@ -609,7 +645,7 @@ fn run<O: Optimizer>(
     let n = train.rows();
     let d = train.cols();
     let coords = d + usize::from(cfg.bias);
-    let threads = cfg.engine.effective_threads().min(n.max(1));
+    let threads = cfg.engine.threads_for(n);
     let ar = cfg.engine.scheme == Scheme::DelayTolerant;
     let stride = if ar { 4 } else { 1 + O::STATE };
     check_memory(cfg, coords, stride, threads)?;
@@ -683,6 +719,7 @@ fn run<O: Optimizer>(
             .max()
             .unwrap_or(0),
         done: Default::default(),
+        clock: Default::default(),
     };
     let base_lr = cfg.effective_lr(train);
     let plan = crate::driver::Plan {
@@ -699,6 +736,8 @@ fn run<O: Optimizer>(
         cfg,
         lambda,
         coords,
+        averaged: std::sync::Mutex::new(None),
+        averaged_once: Default::default(),
     };
     let place = crate::driver::Placement {
         inline: cfg.engine.scheme == Scheme::Sequential,
@@ -726,6 +765,10 @@ struct Linear<'a, O: Optimizer> {
     cfg: &'a TrainConfig,
     lambda: f64,
     coords: usize,
+    /// The last epoch's averaged weights (bias last), once averaging has started.
+    averaged: std::sync::Mutex<Option<Vec<f32>>>,
+    /// Whether any epoch's model was an average.
+    averaged_once: std::sync::atomic::AtomicBool,
 }
 
 /// The best epoch's weights (bias last) and validation metrics, under early stopping.
@@ -751,6 +794,18 @@ impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
                 scale: 1.0,
                 queue: DelayQueue::default(),
                 replica: Default::default(),
+                avg: kernel::Averager {
+                    a: if self.cfg.average.is_some() {
+                        vec![0.0; self.coords]
+                    } else {
+                        Vec::new()
+                    },
+                    start: self.cfg.average.map_or(u64::MAX, |e| {
+                        (e * self.train.rows() as f64 / self.shared.batch as f64) as u64 + 1
+                    }),
+                    ..Default::default()
+                },
+                clock: 0,
             })
             .collect()
     }
@@ -816,7 +871,13 @@ impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
         if !train_loss.is_finite() {
             return Err(diverged("the training loss is"));
         }
-        let model = snapshot(params, cfg, train);
+        let mut model = snapshot(params, cfg, train);
+        if let Some(w) = self.average(&parts) {
+            set_weights(&mut model, &w, cfg.bias);
+            *self.averaged.lock().unwrap_or_else(|e| e.into_inner()) = Some(w);
+            self.averaged_once
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         // A loss can stay finite while weights overflow (the hinge's is 0 once every
         // margin is huge): check the parameters themselves too.
         if !model.is_finite() {
@@ -847,7 +908,12 @@ impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
             seconds,
             train: train_loss,
             valid: m.map(|m| m.loss),
-            objective: Some(obj),
+            // `tol` compares epochs once the average has run a whole epoch: the epoch in
+            // which it restarts at the iterate says nothing about convergence.
+            objective: cfg
+                .average
+                .is_none_or(|s| epoch as f64 >= s.ceil() + 1.0)
+                .then_some(obj),
             gap: None,
             model: keep.then(|| {
                 let mut w = model.weights;
@@ -859,7 +925,46 @@ impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
     }
 }
 
+/// Puts weights `w` (the bias last, when there is one) into `model`.
+fn set_weights(model: &mut LinearModel, w: &[f32], bias: bool) {
+    let d = model.weights.len();
+    model.weights.copy_from_slice(&w[..d]);
+    model.bias = if bias { w[d] } else { 0.0 };
+}
+
 impl<O: Optimizer> Linear<'_, O> {
+    /// The average of the iterates (bias last), once every thread has started it:
+    /// w̄ = (Σ_threads A + β·U)/γ with the threads' mean β and γ (equal with one thread;
+    /// estimates of the same global count with several), U the shared weights.
+    /// With replicas, each thread averages its own iterates and the model is the mean of
+    /// the threads' averages (ALGORITHMS.md §12.2).
+    fn average(&self, parts: &[EpochPart]) -> Option<Vec<f32>> {
+        let avgs: Vec<&AvgPart> = parts
+            .iter()
+            .map(|p| p.avg.as_ref())
+            .collect::<Option<_>>()?;
+        let t = avgs.len() as f64;
+        let params = self.shared.params;
+        let mut w = vec![0f64; self.coords];
+        let (mut beta, mut gamma) = (0.0, 0.0);
+        for a in &avgs {
+            match a {
+                AvgPart::Own(v) => w.iter_mut().zip(v).for_each(|(x, y)| *x += y / t),
+                AvgPart::Shared(v, b, g) => {
+                    w.iter_mut().zip(v).for_each(|(x, y)| *x += y);
+                    beta += b / t;
+                    gamma += g / t;
+                }
+            }
+        }
+        if gamma > 0.0 {
+            for (j, x) in w.iter_mut().enumerate() {
+                *x = (*x + beta * f64::from(params.get(j, 0))) / gamma;
+            }
+        }
+        Some(w.into_iter().map(|x| x as f32).collect())
+    }
+
     /// The model to return (the best epoch's under early stopping), checked on the
     /// training rows, with its summary and metadata.
     fn finish(
@@ -879,7 +984,15 @@ impl<O: Optimizer> Linear<'_, O> {
                 (model, e, m)
             }
             None => {
-                let model = snapshot(params, cfg, train);
+                let mut model = snapshot(params, cfg, train);
+                if let Some(w) = self
+                    .averaged
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take()
+                {
+                    set_weights(&mut model, &w, cfg.bias);
+                }
                 let m = self
                     .valid
                     .map(|v| metrics::evaluate(&model, v))
@@ -903,7 +1016,7 @@ impl<O: Optimizer> Linear<'_, O> {
             optimizer: cfg.optimizer.name(),
             scheme: cfg.engine.scheme.name(),
             threads: sh.threads,
-            oversubscribed: cfg.engine.oversubscribed(),
+            oversubscribed: sh.threads > crate::engine::cores(),
             epochs: history.len(),
             train_seconds: driven.train_seconds,
             objective: history
@@ -912,6 +1025,9 @@ impl<O: Optimizer> Linear<'_, O> {
                 .map_or(f64::NAN, |r| r.objective),
             duality_gap: None,
             converged: driven.converged,
+            averaged: self
+                .averaged_once
+                .load(std::sync::atomic::Ordering::Relaxed),
             test_loss: final_metrics.map(|m| m.loss),
             test_accuracy: final_metrics.map(|m| m.accuracy),
             test_auc: final_metrics.and_then(|m| m.auc),
@@ -985,7 +1101,12 @@ fn layout(
     }
     let e = &cfg.engine;
     let replicate = if e.scheme == Scheme::Hogwild && !e.lossless && e.delay == 0 {
-        e.replicate
+        // An average runs over whole-model replicas (each thread averages its own
+        // iterates) or over the shared weights, not over a mix of the two.
+        match (cfg.average, e.replicate) {
+            (Some(_), Replication::Auto | Replication::Top(_)) => Replication::All,
+            (_, r) => r,
+        }
     } else {
         crate::engine::Replication::None
     };
@@ -1074,6 +1195,8 @@ fn worker_epoch<O: Optimizer>(
         delay_tolerant_epoch(sh, ws, &perm, lr, &mut part);
     } else if sh.cfg.engine.delay > 0 {
         delayed_epoch(sh, ws, &perm, lr, &mut part);
+    } else if sh.whole && sh.cfg.average.is_some() {
+        averaged_replica_epoch(sh, ws, &perm, lr, &mut part);
     } else if sh.whole {
         let bufs = std::mem::take(&mut ws.replica);
         let mut store = kernel::Local(kernel::Replica::reuse(
@@ -1094,6 +1217,19 @@ fn worker_epoch<O: Optimizer>(
         plain_epoch(sh, ws, &perm, lr, &mut store, &mut part, true);
         store.sync();
         ws.replica = store.into_buffers();
+    } else if sh.cfg.average.is_some() {
+        let mut avg = std::mem::take(&mut ws.avg);
+        let stride = sh.params.stride();
+        // Each thread's A records the changes it makes; their sum is the change of the
+        // shared U only if no update is lost: several threads write with CAS.
+        if sh.cfg.engine.lossless || sh.threads > 1 {
+            let mut store = kernel::Averaged::new(kernel::Cas(sh.params), &mut avg, stride);
+            plain_epoch(sh, ws, &perm, lr, &mut store, &mut part, false);
+        } else {
+            let mut store = kernel::Averaged::new(kernel::Direct(sh.params), &mut avg, stride);
+            plain_epoch(sh, ws, &perm, lr, &mut store, &mut part, false);
+        }
+        ws.avg = avg;
     } else if sh.cfg.engine.lossless {
         plain_epoch(
             sh,
@@ -1120,10 +1256,49 @@ fn worker_epoch<O: Optimizer>(
     // weights (replicas fold theirs at each merge; with shared coordinates and several
     // threads there is no lazy scale).
     if ws.scale != 1.0 {
+        ws.avg.absorb(|j| sh.params.get(j, 0));
         sh.params.scale_weights(ws.scale as f32);
         ws.scale = 1.0;
     }
+    if ws.avg.on && part.avg.is_none() {
+        part.avg = Some(AvgPart::Shared(ws.avg.a.clone(), ws.avg.beta, ws.avg.gamma));
+    }
     part
+}
+
+/// An averaged epoch on a whole-model replica: the thread averages its own iterates,
+/// the jumps of its replica (taking the shared values at the start, merges) recorded in
+/// the average like updates; its average goes into `part`.
+fn averaged_replica_epoch<O: Optimizer>(
+    sh: &Shared<'_, O>,
+    ws: &mut WorkerState,
+    perm: &[u32],
+    lr: f32,
+    part: &mut EpochPart,
+) {
+    let stride = sh.params.stride();
+    let bufs = std::mem::take(&mut ws.replica);
+    let mut avg = std::mem::take(&mut ws.avg);
+    // The replica as the last epoch left it (after its final merge: scale 1) is about
+    // to take the shared values.
+    if !bufs.0.is_empty() {
+        avg.absorb(|j| bufs.0[j * stride]);
+    }
+    let local = kernel::Local(kernel::Replica::reuse(
+        sh.params,
+        &sh.hot,
+        &sh.hot_list,
+        &sh.merge_weight,
+        bufs,
+    ));
+    let mut store = kernel::Averaged::new(local, &mut avg, stride);
+    plain_epoch(sh, ws, perm, lr, &mut store, part, true);
+    ws.scale = store.sync_replica(ws.scale);
+    if store.avg.on {
+        part.avg = Some(AvgPart::Own(store.avg.mean(&store.inner, stride)));
+    }
+    ws.replica = store.inner.0.into_buffers();
+    ws.avg = avg;
 }
 
 /// Updates, with or without a replica; under `locked` each one holds the global lock.
@@ -1188,6 +1363,22 @@ fn plain_epoch<O: Optimizer, S: kernel::Store + Syncable>(
             &mut part.loss,
         );
         drop(_guard);
+        if sh.cfg.average.is_some() {
+            // A replica averages its own iterates (its own count); threads sharing the
+            // weights average the one global sequence (the global count).
+            let t = if threads == 1 || replica {
+                ws.t
+            } else {
+                if ws.t.is_multiple_of(CLOCK_TICK) {
+                    ws.clock = sh
+                        .clock
+                        .fetch_add(CLOCK_TICK, std::sync::atomic::Ordering::Relaxed)
+                        + CLOCK_TICK;
+                }
+                ws.clock + ws.t % CLOCK_TICK
+            };
+            store.after_update(t, ws.scale);
+        }
         if round_robin {
             // Release: the next thread's Acquire load of the turn sees this update.
             sh.turn.fetch_add(1, std::sync::atomic::Ordering::Release);
@@ -1227,6 +1418,21 @@ trait Syncable {
     fn fold(&mut self, params: &SharedParams, scale: f64) -> f64 {
         params.scale_weights(scale as f32);
         1.0
+    }
+    /// After global update `t` with lazy-L2 scale `scale` (averaging stores only).
+    #[inline(always)]
+    fn after_update(&mut self, _t: u64, _scale: f64) {}
+}
+impl<S: kernel::Store + Syncable> Syncable for kernel::Averaged<'_, S> {
+    fn sync_replica(&mut self, scale: f64) -> f64 {
+        self.jump(|s| s.sync_replica(scale))
+    }
+    fn fold(&mut self, params: &SharedParams, scale: f64) -> f64 {
+        self.jump(|s| s.fold(params, scale))
+    }
+    #[inline(always)]
+    fn after_update(&mut self, t: u64, scale: f64) {
+        self.avg.after_update(t, scale);
     }
 }
 impl Syncable for kernel::Direct<'_> {}

@@ -45,6 +45,22 @@ pub fn given(id: &str) -> bool {
 }
 
 /// A number that fits an `f32` (1e300 is refused, not turned into infinity).
+/// `--average`: a start epoch, or none.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Average(pub Option<f64>);
+
+fn average_arg(s: &str) -> Result<Average, String> {
+    match s.trim() {
+        "none" | "off" => Ok(Average(None)),
+        t => match t.parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Ok(Average(Some(v))),
+            _ => Err(format!(
+                "expected a start epoch (a number, at least 0) or none, got `{s}`"
+            )),
+        },
+    }
+}
+
 fn finite_f64(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
@@ -221,6 +237,9 @@ pub struct TrainOpts {
     /// Stop before --epochs once converged: dual-cd's duality gap at most TOL times the objective, or (the others) the regularized training objective decreasing by at most TOL times itself over an epoch.
     #[arg(long, value_name = "TOL", value_parser = finite_f64)]
     pub tol: Option<f64>,
+    /// Average the iterates from epoch START on (averaged SGD), or `none` for the last iterate: the model evaluated and saved is the average [1: after the first epoch].
+    #[arg(long, value_name = "START|none", num_args = 0..=1, default_missing_value = "1", value_parser = average_arg)]
+    pub average: Option<Average>,
     /// How dual-cd's threads write the shared weights: atomic (compare-and-swap, PASSCoDe-Atomic) or wild (plain stores, PASSCoDe-Wild).
     #[arg(long, value_enum, value_name = "WRITES")]
     pub passcode: Option<PasscodeArg>,

@@ -130,6 +130,12 @@ pub fn config(name: &str, o: &TrainOpts, e: Option<&EngineArgs>, n: usize) -> Re
             train::Solver::Primal
         },
         tol: o.tol,
+        average: match o.average {
+            Some(a) => a.0,
+            // The library's default, except where averaging does not apply.
+            None if name == "dual-cd" => None,
+            None => TrainConfig::default().average,
+        },
         lr: o.lr,
         schedule,
         epochs: o.epochs.unwrap_or(TrainConfig::default().epochs),
@@ -183,9 +189,14 @@ fn default_schedule(kind: Kind, optimizer: &str) -> ScheduleArg {
 }
 
 /// Each flag that applies to some runs only: its clap id, its spelling and what it is for.
-const FLAG_USES: [(&str, &str, &str); 23] = [
+const FLAG_USES: [(&str, &str, &str); 24] = [
     ("passcode", "--passcode", "dual-cd"),
     ("tol", "--tol", "linear models"),
+    (
+        "average",
+        "--average",
+        "linear models trained by an optimizer (not dual-cd), without --delay or delay-tolerant",
+    ),
     ("rank", "--rank", "matrix factorization (--model mf)"),
     (
         "init_std",
@@ -298,6 +309,11 @@ pub fn check_flags(
         "ftrl_beta" => opt(&["ftrl"]),
         "passcode" => lin && opt(&["dual-cd"]),
         "tol" => lin,
+        "average" => {
+            lin && optimizers.iter().any(|n| *n != "dual-cd")
+                && o.tuning.delay == 0
+                && scheme != Some(SchemeArg::DelayTolerant)
+        }
         "lr_decay" => sched(&[ScheduleArg::InvTime, ScheduleArg::Exp]),
         "lr_step" => sched(&[ScheduleArg::Step]),
         "lr_factor" => sched(&[ScheduleArg::Step, ScheduleArg::Plateau]),
