@@ -798,9 +798,17 @@ mod tests {
             (Scheme::Hogwild, 2, Replication::None, false, 1, "momentum"),
             (Scheme::Hogwild, 2, Replication::None, true, 1, "sgd"),
         ] {
+            // Averaging (the default) runs on whole replicas or shared weights: the
+            // hot-set replica and plain shared cases run without it.
+            let average = match replicate {
+                Replication::Top(_) | Replication::None if !lossless => None,
+                _ => Some(0.5),
+            };
             let cfg = TrainConfig {
                 epochs: 2,
                 batch_size: batch,
+                average,
+                lr: Some(0.1),
                 optimizer: OptimizerKind::from_name(opt).unwrap(),
                 engine: EngineConfig {
                     scheme,
@@ -815,6 +823,54 @@ mod tests {
             let out = fit(&d, None, &cfg, |_| {}).unwrap();
             assert!(out.model.is_finite(), "{scheme:?} {replicate:?} {opt}");
             assert_eq!(out.model.weights.len(), 10);
+            assert_eq!(out.done.averaged, average.is_some());
+        }
+    }
+
+    /// The sparse average through puts, a fold of the scale and a restart equals the
+    /// running mean of the iterates w = a·U.
+    #[test]
+    fn the_averaged_store_keeps_the_running_mean() {
+        use super::{Averaged, Averager, Direct, Store};
+        let p = crate::params::SharedParams::new(3, 2);
+        let mut avg = Averager {
+            a: vec![0.0; 3],
+            start: 2,
+            ..Default::default()
+        };
+        let mut mean = [0f64; 3];
+        let mut scale = 1.0f64;
+        for t in 1..=6u64 {
+            let mut s = Averaged::new(Direct(&p), &mut avg, 2);
+            if t == 4 {
+                // Fold the scale into U.
+                s.jump(|d| {
+                    d.0.scale_weights(scale as f32);
+                    1.0
+                });
+                scale = 1.0;
+            }
+            scale *= 0.5;
+            for j in 0..3 {
+                // SAFETY: j·2 < 6 = slots.
+                unsafe {
+                    let old = s.get(j, j * 2);
+                    s.put(j, j * 2, old, old + (t as f32) * (j as f32 + 1.0));
+                    s.put(j, j * 2 + 1, 0.0, 7.0);
+                }
+            }
+            s.avg.after_update(t, scale);
+            if t >= 2 {
+                let k = (t - 1) as f64;
+                for (j, m) in mean.iter_mut().enumerate() {
+                    let w = scale * f64::from(p.get(j, 0));
+                    *m += (w - *m) / k;
+                }
+            }
+        }
+        let got = avg.mean(&Direct(&p), 2);
+        for (g, m) in got.iter().zip(&mean) {
+            assert!((g - m).abs() < 1e-9, "{got:?} vs {mean:?}");
         }
     }
 }
