@@ -282,13 +282,16 @@ fn compare_draws_a_chart() {
         "--data",
         &arg(&bundled("a9a/a9a.t")),
         "--optimizers",
-        "sgd,adagrad",
+        "sgd,dual-cd",
         "--epochs",
         "1",
+        "--versus",
+        "seconds",
         "--plot",
         &arg(&png),
         "-q",
     ]);
+    assert!(stdout(&out).contains("dual-cd"), "{}", stderr(&out));
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         fs::read(&png).unwrap().starts_with(b"\x89PNG\r\n"),

@@ -800,8 +800,16 @@ impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
                     } else {
                         Vec::new()
                     },
+                    // In the clock the thread averages by: its own updates on a replica
+                    // or alone, the global count on shared weights.
                     start: self.cfg.average.map_or(u64::MAX, |e| {
-                        (e * self.train.rows() as f64 / self.shared.batch as f64) as u64 + 1
+                        let rows = if self.shared.whole || self.shared.threads == 1 {
+                            (w + 1) * self.train.rows() / self.shared.threads
+                                - w * self.train.rows() / self.shared.threads
+                        } else {
+                            self.train.rows()
+                        };
+                        (e * rows as f64 / self.shared.batch as f64) as u64 + 1
                     }),
                     ..Default::default()
                 },

@@ -9,7 +9,7 @@ use anyhow::Result;
 use super::train::{
     Kind, Loaded, ReportSink, check_flags, config, load_any, mf_config, run_one, run_one_mf,
 };
-use crate::args::{CompareArgs, SchemeArg};
+use crate::args::{CompareArgs, SchemeArg, VersusArg};
 use crate::plot::{Series, line_chart};
 
 /// One optimizer's curve and its row of the summary table.
@@ -19,9 +19,11 @@ struct Trained {
 }
 
 pub fn run(a: &CompareArgs) -> Result<()> {
-    let names: Vec<String> = match &a.optimizers {
-        Some(n) => n.iter().map(|s| s.trim().to_string()).collect(),
-        None => wildsgd::optim::OptimizerKind::NAMES
+    let loaded = load_any(&a.data, &a.opts)?;
+    let names: Vec<String> = match (&a.optimizers, &loaded) {
+        (Some(n), _) => n.iter().map(|s| s.trim().to_string()).collect(),
+        (None, Loaded::Sparse(..)) => crate::args::METHODS.map(String::from).to_vec(),
+        (None, Loaded::Ratings(..)) => wildsgd::optim::OptimizerKind::NAMES
             .map(String::from)
             .to_vec(),
     };
@@ -39,7 +41,7 @@ pub fn run(a: &CompareArgs) -> Result<()> {
             ("--test", a.opts.test.as_deref()),
         ],
     )?;
-    match load_any(&a.data, &a.opts)? {
+    match loaded {
         Loaded::Sparse(train, valid) => compare_linear(a, &names, &train, valid.as_ref()),
         Loaded::Ratings(train, valid) => compare_mf(a, &names, &train, valid.as_ref()),
     }
@@ -79,12 +81,18 @@ fn compare_linear(
         let acc = d.test_accuracy.map_or("-".into(), |a| format!("{a:.4}"));
         done.push(Trained {
             series: Series {
-                name: format!("{} (lr {:.3e})", cfg.method_name(), d.lr),
-                points: out
-                    .epochs
-                    .iter()
-                    .map(|e| (e.epoch as f64, e.test_loss.unwrap_or(e.train_loss)))
-                    .collect(),
+                name: match cfg.solver {
+                    wildsgd::train::Solver::Primal => {
+                        format!("{} (lr {:.3e})", cfg.method_name(), d.lr)
+                    }
+                    wildsgd::train::Solver::DualCd { .. } => cfg.method_name().to_string(),
+                },
+                points: along(
+                    a.versus,
+                    out.epochs
+                        .iter()
+                        .map(|e| (e.epoch, e.seconds, e.test_loss.unwrap_or(e.train_loss))),
+                ),
             },
             row: format!(
                 "{:<10} {:>10.3e} {:>10.4} {:>9} {:>7} {:>9.3}",
@@ -139,11 +147,12 @@ fn compare_mf(
         done.push(Trained {
             series: Series {
                 name: format!("{} (lr {})", cfg.optimizer_name(), d.lr),
-                points: out
-                    .epochs
-                    .iter()
-                    .map(|e| (e.epoch as f64, e.test_rmse.unwrap_or(e.train_rmse)))
-                    .collect(),
+                points: along(
+                    a.versus,
+                    out.epochs
+                        .iter()
+                        .map(|e| (e.epoch, e.seconds, e.test_rmse.unwrap_or(e.train_rmse))),
+                ),
             },
             row: format!(
                 "{:<10} {:>10} {:>10.4} {:>10} {:>7} {:>9.3}",
@@ -163,6 +172,21 @@ fn compare_mf(
     report(a, sink, metric, &header, done)
 }
 
+/// A curve's points from (epoch, the epoch's seconds, metric): against the epoch, or
+/// against the training seconds so far.
+fn along(versus: VersusArg, epochs: impl Iterator<Item = (usize, f64, f64)>) -> Vec<(f64, f64)> {
+    let mut clock = 0.0;
+    epochs
+        .map(|(e, s, m)| {
+            clock += s;
+            match versus {
+                VersusArg::Epochs => (e as f64, m),
+                VersusArg::Seconds => (clock, m),
+            }
+        })
+        .collect()
+}
+
 /// Draws the chart of `metric` per epoch, commits the JSON report and prints the table
 /// (to stderr when the report goes to stdout).
 fn report(
@@ -177,10 +201,17 @@ fn report(
     line_chart(
         &a.plot,
         &format!(
-            "{metric} per epoch — {}",
+            "{metric} per {} — {}",
+            match a.versus {
+                VersusArg::Epochs => "epoch",
+                VersusArg::Seconds => "training second",
+            },
             a.data.file_name().unwrap_or_default().to_string_lossy()
         ),
-        "epoch",
+        match a.versus {
+            VersusArg::Epochs => "epoch",
+            VersusArg::Seconds => "training seconds",
+        },
         metric,
         &series,
     )?;

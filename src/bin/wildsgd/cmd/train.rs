@@ -136,7 +136,7 @@ pub fn config(name: &str, o: &TrainOpts, e: Option<&EngineArgs>, n: usize) -> Re
             None if name == "dual-cd" => None,
             None => TrainConfig::default().average,
         },
-        lr: o.lr,
+        lr: o.lr.and_then(|r| r.0),
         schedule,
         epochs: o.epochs.unwrap_or(TrainConfig::default().epochs),
         batch_size: o.batch_size,
@@ -392,7 +392,7 @@ pub fn mf_config(
     Ok(MfConfig {
         rank: o.rank,
         optimizer: opt,
-        lr: o.lr,
+        lr: o.lr.and_then(|r| r.0),
         schedule,
         epochs: o.epochs.unwrap_or(MfConfig::default().epochs),
         l2,
@@ -856,8 +856,20 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         ),
         None => String::new(),
     };
+    // How the model was found: the rate (calibrated or given) and averaging, or the
+    // dual solver's certificate.
+    let method = match d.duality_gap {
+        Some(gap) => format!("duality gap {gap:.2e}"),
+        None => format!(
+            "lr {}{}{}",
+            d.lr,
+            if d.lr_calibrated { " (calibrated)" } else { "" },
+            if d.averaged { " | averaged" } else { "" }
+        ),
+    };
+    let converged = if d.converged { " (converged)" } else { "" };
     let mut line = format!(
-        "{} {} | {}{policy} | lr {} | l2 {:.4e}",
+        "{} {} | {}{policy} | {method} | l2 {:.4e} | objective {:.6}{converged}",
         d.model,
         d.optimizer,
         run_summary(
@@ -868,8 +880,8 @@ pub fn run(a: &TrainArgs) -> Result<()> {
             d.train_seconds,
             &format!("{:.1} M nnz/s", nnz / d.train_seconds.max(1e-12) / 1e6)
         ),
-        d.lr,
-        d.l2
+        d.l2,
+        d.objective
     );
     if let (Some(l), Some(acc)) = (d.test_loss, d.test_accuracy) {
         line.push_str(&format!(" | test loss {l:.4} accuracy {acc:.4}"));
