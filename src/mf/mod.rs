@@ -608,28 +608,8 @@ fn fit_dyn(
         "epochs": cfg.epochs,
         "train_ratings": n,
     });
-    // The parameters alone (evaluation needs no ids, rated lists or metadata); the
-    // returned model gets those once, at the end.
-    let snapshot = |t: &Tables| {
-        let ua = t.ua.to_vec();
-        let ia = t.ia.to_vec();
-        MfModel {
-            rank: k,
-            mean,
-            scale,
-            min_rating,
-            max_rating,
-            user_bias: ua.chunks_exact(AUX).map(|c| c[0]).collect(),
-            item_bias: ia.chunks_exact(AUX).map(|c| c[0]).collect(),
-            user_factors: t.uf.to_vec(),
-            item_factors: t.itf.to_vec(),
-            user_ids: Vec::new(),
-            item_ids: Vec::new(),
-            rated_offsets: Vec::new(),
-            rated_items: Vec::new(),
-            meta: serde_json::Value::Null,
-        }
-    };
+    let stats = (mean, scale, min_rating, max_rating);
+    let snapshot = |t: &Tables| params_model(t, k, stats);
     let valid_map = valid.map(|v| model::Resolved::new(v, &train.user_ids, &train.item_ids));
 
     let states = state_tables(cfg, nu, ni);
@@ -918,6 +898,31 @@ fn check_inputs(
         "lower `rank` (or raise `max_memory`)",
     )?;
     Ok(())
+}
+
+/// The parameters alone as a model (evaluation needs no ids, rated lists or metadata;
+/// the returned model gets those once, at the end); `stats` = (mean, scale, min, max)
+/// of the ratings.
+fn params_model(t: &Tables, k: usize, stats: (f32, f32, f32, f32)) -> MfModel {
+    let (mean, scale, min_rating, max_rating) = stats;
+    let ua = t.ua.to_vec();
+    let ia = t.ia.to_vec();
+    MfModel {
+        rank: k,
+        mean,
+        scale,
+        min_rating,
+        max_rating,
+        user_bias: ua.chunks_exact(AUX).map(|c| c[0]).collect(),
+        item_bias: ia.chunks_exact(AUX).map(|c| c[0]).collect(),
+        user_factors: t.uf.to_vec(),
+        item_factors: t.itf.to_vec(),
+        user_ids: Vec::new(),
+        item_ids: Vec::new(),
+        rated_offsets: Vec::new(),
+        rated_items: Vec::new(),
+        meta: serde_json::Value::Null,
+    }
 }
 
 /// The ratings' mean and standard deviation (1 when they are all equal), and their

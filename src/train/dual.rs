@@ -26,15 +26,15 @@
 //! **Duality gap.** P(w(α)) − D(α) ≥ P(w(α)) − P(w*) ≥ 0, reported each epoch in the
 //! primal's scale, and `tol` stops the run once it is at most `tol`·P.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use crate::data::SparseDataset;
-use crate::error::{Error, Result};
-use crate::metrics;
+use crate::error::Result;
 use crate::model::LossKind;
 use crate::params::SharedParams;
 
-use super::{DoneReport, EpochReport, L2Form, Progress, TrainConfig, TrainOutcome};
+use super::exact::{Exact, F64, Kept};
+use super::{EpochReport, Progress, TrainConfig, TrainOutcome};
 
 /// How PASSCoDe's threads write the shared weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -47,36 +47,14 @@ pub enum DualWrites {
     Wild,
 }
 
-/// An f64 shared between the threads: α_i is written only by the thread that owns row
-/// i, and read by the calling thread between epochs (after the pool's hand-over).
-struct F64(AtomicU64);
-
-impl F64 {
-    fn new(v: f64) -> Self {
-        F64(AtomicU64::new(v.to_bits()))
-    }
-    fn get(&self) -> f64 {
-        f64::from_bits(self.0.load(Relaxed))
-    }
-    fn set(&self, v: f64) {
-        self.0.store(v.to_bits(), Relaxed)
-    }
-}
-
 /// The run: data, the dual variables, the shared weights.
 struct Dual<'a> {
-    train: &'a SparseDataset,
-    valid: Option<&'a SparseDataset>,
-    cfg: &'a TrainConfig,
+    ex: Exact<'a>,
     loss: LossKind,
-    lambda: f64,
     /// LIBLINEAR's C = 1/(λ·n).
     c: f64,
     bias: bool,
     wild: bool,
-    threads: usize,
-    /// Weights, the bias last.
-    w: SharedParams,
     /// α_i, and C − α_i (logistic), per row.
     alpha: Box<[F64]>,
     comp: Box<[F64]>,
@@ -137,17 +115,20 @@ pub(super) fn run(
         })
         .collect();
     let task = Dual {
-        train,
-        valid,
-        cfg,
+        ex: Exact {
+            train,
+            valid,
+            cfg,
+            lambda,
+            threads,
+            w: SharedParams::new(coords, 1),
+            lr: 0.0,
+        },
         loss: cfg.loss,
-        lambda,
         c,
         bias: cfg.bias,
         // One thread has nobody to race with: plain stores.
         wild: writes == DualWrites::Wild || threads == 1,
-        threads,
-        w: SharedParams::new(coords, 1),
         alpha: (0..n).map(|_| F64::new(a0)).collect(),
         comp: (0..n).map(|_| F64::new(c - a0)).collect(),
         q,
@@ -155,57 +136,41 @@ pub(super) fn run(
         done: Default::default(),
     };
     task.sync_weights();
-    let plan = crate::driver::Plan {
-        epochs: cfg.epochs,
-        early_stop: cfg.early_stop,
-        schedule: crate::schedule::Schedule::Constant,
-        base_lr: 0.0,
-        tol: cfg.tol,
-    };
-    let place = crate::driver::Placement {
-        inline: threads == 1,
-        pin: cfg.engine.pin && !cfg.engine.oversubscribed(),
-    };
-    let (driven, history) =
-        crate::driver::run_task(&task, &plan, stop, place, &mut |ev| match ev {
-            crate::driver::Event::Done { epoch, done } => {
-                progress(Progress::Examples { epoch, done })
-            }
-            crate::driver::Event::Epoch(rep) => progress(Progress::Epoch(rep)),
-        })?;
-    task.finish(history, driven, writes)
+    let (driven, history) = task.ex.run(&task, progress, stop)?;
+    task.ex
+        .finish(history, driven, ("dual_writes", serde_json::json!(writes)))
 }
 
 impl Dual<'_> {
     /// The score y_i·w·x_i on the shared weights.
     fn margin(&self, i: usize) -> f64 {
-        let (idx, val) = self.train.row(i);
+        let (idx, val) = self.ex.train.row(i);
         let mut z: f64 = idx
             .iter()
             .zip(val)
-            .map(|(&j, &v)| f64::from(self.w.get(j as usize, 0)) * f64::from(v))
+            .map(|(&j, &v)| f64::from(self.ex.w.get(j as usize, 0)) * f64::from(v))
             .sum();
         if self.bias {
-            z += f64::from(self.w.get(self.train.cols(), 0));
+            z += f64::from(self.ex.w.get(self.ex.train.cols(), 0));
         }
-        z * f64::from(self.train.y()[i])
+        z * f64::from(self.ex.train.y()[i])
     }
 
     /// w += delta·x_i (atomically, or wild).
     fn add_row(&self, i: usize, delta: f64) {
-        let (idx, val) = self.train.row(i);
+        let (idx, val) = self.ex.train.row(i);
         let add = |j: usize, v: f32| {
             if self.wild {
-                self.w.set(j, 0, self.w.get(j, 0) + v);
+                self.ex.w.set(j, 0, self.ex.w.get(j, 0) + v);
             } else {
-                self.w.add(j, 0, v);
+                self.ex.w.add(j, 0, v);
             }
         };
         for (&j, &v) in idx.iter().zip(val) {
             add(j as usize, (delta * f64::from(v)) as f32);
         }
         if self.bias {
-            add(self.train.cols(), delta as f32);
+            add(self.ex.train.cols(), delta as f32);
         }
     }
 
@@ -227,18 +192,18 @@ impl Dual<'_> {
         if delta != 0.0 {
             self.alpha[i].set(new);
             self.comp[i].set(comp);
-            self.add_row(i, delta * f64::from(self.train.y()[i]));
+            self.add_row(i, delta * f64::from(self.ex.train.y()[i]));
         }
         newton
     }
 
     /// w(α) = Σ α_i·y_i·x_i, computed in f64 and written over the shared weights.
     fn sync_weights(&self) {
-        let d = self.train.cols();
-        let mut w = vec![0f64; self.w.coords()];
-        for i in 0..self.train.rows() {
-            let s = self.alpha[i].get() * f64::from(self.train.y()[i]);
-            let (idx, val) = self.train.row(i);
+        let d = self.ex.train.cols();
+        let mut w = vec![0f64; self.ex.w.coords()];
+        for i in 0..self.ex.train.rows() {
+            let s = self.alpha[i].get() * f64::from(self.ex.train.y()[i]);
+            let (idx, val) = self.ex.train.row(i);
             for (&j, &v) in idx.iter().zip(val) {
                 w[j as usize] += s * f64::from(v);
             }
@@ -247,19 +212,19 @@ impl Dual<'_> {
             }
         }
         for (j, v) in w.iter().enumerate() {
-            self.w.set(j, 0, *v as f32);
+            self.ex.w.set(j, 0, *v as f32);
         }
     }
 
     /// (P(w), D(α)) in the primal's scale, with w = w(α) on the shared weights.
     fn objectives(&self, model: &crate::model::LinearModel) -> (f64, f64) {
-        let sq: f64 = (0..self.w.coords())
-            .map(|j| f64::from(self.w.get(j, 0)).powi(2))
+        let sq: f64 = (0..self.ex.w.coords())
+            .map(|j| f64::from(self.ex.w.get(j, 0)).powi(2))
             .sum();
-        let p = super::objective(model, self.train, self.lambda, 0.0);
+        let p = super::objective(model, self.ex.train, self.ex.lambda, 0.0);
         let c = self.c;
         let xlogx = |x: f64| if x > 0.0 { x * x.ln() } else { 0.0 };
-        let sum: f64 = (0..self.train.rows())
+        let sum: f64 = (0..self.ex.train.rows())
             .map(|i| {
                 let a = self.alpha[i].get();
                 match self.loss {
@@ -270,7 +235,7 @@ impl Dual<'_> {
             })
             .sum();
         // LIBLINEAR's dual value over C·n = 1/λ.
-        let dual = (sum - 0.5 * sq) * self.lambda;
+        let dual = (sum - 0.5 * sq) * self.ex.lambda;
         (p, dual)
     }
 }
@@ -324,11 +289,11 @@ impl crate::driver::Task for Dual<'_> {
     type Worker = Worker;
     type Job = (usize, f64);
     type Part = Part;
-    type Kept = (Vec<f32>, Option<metrics::Metrics>);
+    type Kept = Kept;
     type Report = EpochReport;
 
     fn workers(&self) -> Vec<Worker> {
-        (0..self.threads)
+        (0..self.ex.threads)
             .map(|w| Worker {
                 id: w,
                 perm: Vec::new(),
@@ -343,35 +308,7 @@ impl crate::driver::Task for Dual<'_> {
 
     fn work(&self, ws: &mut Worker, job: (usize, f64), tick: &mut dyn FnMut(usize)) -> Part {
         let (epoch, inner_eps) = job;
-        let n = self.train.rows();
-        let share = ws.id * n / self.threads..(ws.id + 1) * n / self.threads;
-        // A seeded per-row shuffle by default, as LIBLINEAR's: coordinate descent is far
-        // more sensitive to the order than SGD. Blocks of consecutive rows (the SGD
-        // default from 16,384 rows up, read in streams) stalled the duality gap on a9a
-        // (8.7e-5 after 40 epochs, against 1e-5 within 25) even with the rows of each
-        // block shuffled, though on RCV1-shaped data blocks of 64 with shuffled insides
-        // reached a gap of 1e-4 in 1.9 s against 2.9 s. `shuffle_block` chooses blocks.
-        let block = self.cfg.engine.shuffle_block.max(1);
-        super::order::epoch_order(
-            super::Order::Shuffle,
-            &mut ws.perm,
-            share,
-            block,
-            self.cfg.seed ^ 0xD0A1_C0DE ^ (ws.id as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
-            epoch,
-            None,
-        );
-        // Coordinate descent needs the order inside a block to change too (a fixed one
-        // stalled the duality gap: 3e-3 after 8 epochs on RCV1-shaped data, against 2e-6
-        // with a per-row shuffle); shuffling within a block keeps its rows in cache.
-        if block > 1 {
-            let mut rng = <rand_xoshiro::Xoshiro256PlusPlus as rand::SeedableRng>::seed_from_u64(
-                self.cfg.seed ^ (epoch as u64).wrapping_mul(0xA24B_AED4_963E_E407) ^ ws.id as u64,
-            );
-            for chunk in ws.perm.chunks_mut(block) {
-                rand::seq::SliceRandom::shuffle(chunk, &mut rng);
-            }
-        }
+        self.ex.order(&mut ws.perm, ws.id, epoch, 0xD0A1_C0DE);
         let mut part = Part::default();
         for (k, &i) in ws.perm.iter().enumerate() {
             part.newton += self.step(i as usize, inner_eps);
@@ -395,7 +332,7 @@ impl crate::driver::Task for Dual<'_> {
         parts: Vec<Part>,
         seconds: f64,
     ) -> Result<(crate::driver::Epoch<Self::Kept>, EpochReport)> {
-        let n = self.train.rows();
+        let n = self.ex.train.rows();
         let newton: u64 = parts.iter().map(|p| p.newton).sum();
         // LIBLINEAR's rule: once a pass takes few Newton steps, solve the subproblems
         // more precisely.
@@ -403,124 +340,10 @@ impl crate::driver::Task for Dual<'_> {
             self.inner_eps.set((0.1 * self.inner_eps.get()).max(1e-8));
         }
         self.sync_weights();
-        let model = super::snapshot(&self.w, self.cfg, self.train);
-        let diverged = |what| Error::Diverged {
-            epoch: epoch + 1,
-            lr: 0.0,
-            l2: self.lambda,
-            what,
-        };
-        if !model.is_finite() {
-            return Err(diverged("the weights are"));
-        }
+        let model = self.ex.model(epoch)?;
         let (p, dual) = self.objectives(&model);
-        if !p.is_finite() {
-            return Err(diverged("the objective is"));
-        }
-        let m = self
-            .valid
-            .map(|v| metrics::evaluate(&model, v))
-            .transpose()?;
         let gap = (p - dual).max(0.0);
-        let train_loss = p - 0.5 * self.lambda * model.squared_norm();
-        let rep = EpochReport {
-            epoch: epoch + 1,
-            seconds,
-            lr: 0.0,
-            train_loss,
-            objective: p,
-            duality_gap: Some(gap),
-            test_loss: m.map(|m| m.loss),
-            test_accuracy: m.map(|m| m.accuracy),
-            test_auc: m.and_then(|m| m.auc),
-            updates: n as u64,
-            nnz: self.train.nnz() as u64,
-            nnz_per_sec: self.train.nnz() as f64 / seconds.max(1e-12),
-        };
-        let ep = crate::driver::Epoch {
-            seconds,
-            train: train_loss,
-            valid: m.map(|m| m.loss),
-            objective: Some(p),
-            gap: Some(gap),
-            model: keep.then(|| {
-                let mut w = model.weights;
-                w.push(model.bias);
-                (w, m)
-            }),
-        };
-        Ok((ep, rep))
-    }
-}
-
-impl Dual<'_> {
-    /// The model to return (the best epoch's under early stopping), with its summary.
-    fn finish(
-        &self,
-        history: Vec<EpochReport>,
-        driven: crate::driver::Driven<<Self as crate::driver::Task>::Kept>,
-        writes: DualWrites,
-    ) -> Result<TrainOutcome> {
-        let (cfg, train, d) = (self.cfg, self.train, self.train.cols());
-        let mut model = super::snapshot(&self.w, cfg, train);
-        let (best_epoch, final_metrics) = match driven.best {
-            Some((_, e, (w, m))) => {
-                model.bias = if cfg.bias { w[d] } else { 0.0 };
-                model.weights = w[..d].to_vec();
-                (e, m)
-            }
-            None => {
-                let m = self
-                    .valid
-                    .map(|v| metrics::evaluate(&model, v))
-                    .transpose()?;
-                (driven.epochs, m)
-            }
-        };
-        let last = history.iter().find(|r| r.epoch == best_epoch);
-        let done = DoneReport {
-            model: cfg.loss.name(),
-            optimizer: cfg.method_name(),
-            scheme: cfg.engine.scheme.name(),
-            threads: self.threads,
-            oversubscribed: self.threads > crate::engine::cores(),
-            epochs: history.len(),
-            train_seconds: driven.train_seconds,
-            objective: last.map_or(f64::NAN, |r| r.objective),
-            duality_gap: last.and_then(|r| r.duality_gap),
-            converged: driven.converged,
-            averaged: false,
-            test_loss: final_metrics.map(|m| m.loss),
-            test_accuracy: final_metrics.map(|m| m.accuracy),
-            test_auc: final_metrics.and_then(|m| m.auc),
-            stopped_early: driven.stopped_early,
-            stopped_by_caller: driven.stopped_by_caller,
-            best_epoch,
-            lr: 0.0,
-            lr_calibrated: false,
-            l2: self.lambda,
-            l2_form: L2Form::Lazy,
-            replicated: 0,
-            merge_every: None,
-            shuffle_block: cfg.engine.shuffle_block.max(1),
-        };
-        model.meta = serde_json::json!({
-            "optimizer": cfg.method_name(),
-            "dual_writes": writes,
-            "l2": self.lambda,
-            "epochs": history.len(),
-            "best_epoch": best_epoch,
-            "train_rows": train.rows(),
-            "seed": cfg.seed,
-            "scheme": cfg.engine.scheme,
-            "threads": self.threads,
-            "wildsgd": env!("CARGO_PKG_VERSION"),
-        });
-        Ok(TrainOutcome {
-            model,
-            epochs: history,
-            done,
-        })
+        self.ex.epoch_end(epoch, seconds, keep, model, p, Some(gap))
     }
 }
 

@@ -20,8 +20,10 @@
 //! Zhang's truncated gradient, degree-scaled like the L2 form above).
 
 mod dual;
+mod exact;
 mod kernel;
 mod order;
+mod saga;
 
 use std::sync::Arc;
 
@@ -30,6 +32,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 
 pub use dual::DualWrites;
 pub use order::Order;
+pub use saga::step_size as saga_step_size;
 
 use crate::data::SparseDataset;
 use crate::error::{Error, Result};
@@ -68,6 +71,10 @@ pub enum Solver {
         /// How the threads write the shared weights.
         writes: DualWrites,
     },
+    /// SAGA in its sparse lock-free form ASAGA (the `saga` module docs): a constant step
+    /// (`lr`, by default 1/(3·L) from the data), linear convergence to the exact
+    /// optimum. Smooth losses (logistic, squared), L2 only.
+    Saga,
 }
 
 /// Training parameters. Build with struct update syntax from `Default` and check with
@@ -181,6 +188,7 @@ impl TrainConfig {
         match self.solver {
             Solver::Primal => self.optimizer.name(),
             Solver::DualCd { .. } => "dual-cd",
+            Solver::Saga => "saga",
         }
     }
 
@@ -206,8 +214,10 @@ impl TrainConfig {
         if let Some(a) = self.average {
             crate::error::check_non_negative("average", a)?;
         }
-        if let Solver::DualCd { .. } = self.solver {
-            self.check_dual()?;
+        match self.solver {
+            Solver::Primal => {}
+            Solver::DualCd { .. } => self.check_exact("dual coordinate descent")?,
+            Solver::Saga => self.check_exact("saga")?,
         }
         if self.engine.scheme == Scheme::DelayTolerant
             && !matches!(self.optimizer, OptimizerKind::AdaGrad(_))
@@ -244,16 +254,22 @@ impl TrainConfig {
 }
 
 impl TrainConfig {
-    /// What dual coordinate descent cannot take.
-    fn check_dual(&self) -> Result<()> {
-        let bad = |name, why: &str| {
-            Err(Error::config(
-                name,
-                format!("{why} (dual coordinate descent)"),
-            ))
-        };
-        if self.lr.is_some() || self.schedule.is_some() {
-            return bad("lr", "takes no learning rate or schedule");
+    /// What the exact solvers (`what`: dual coordinate descent, saga) cannot take.
+    fn check_exact(&self, what: &str) -> Result<()> {
+        let bad = |name, why: &str| Err(Error::config(name, format!("{why} ({what})")));
+        let saga = self.solver == Solver::Saga;
+        if (self.lr.is_some() && !saga) || self.schedule.is_some_and(|s| s != Schedule::Constant) {
+            return bad(
+                "lr",
+                if saga {
+                    "takes a constant step: no schedule"
+                } else {
+                    "takes no learning rate or schedule"
+                },
+            );
+        }
+        if saga && self.loss == LossKind::Hinge {
+            return bad("loss", "needs a smooth loss: logistic or squared");
         }
         if self.l2 == Some(0.0) {
             return bad("l2", "needs L2 regularization (λ > 0)");
@@ -268,12 +284,12 @@ impl TrainConfig {
             return bad("order", "visits the examples in random order");
         }
         if !matches!(self.engine.scheme, Scheme::Sequential | Scheme::Hogwild) {
-            return bad("scheme", "runs sequential or hogwild (PASSCoDe)");
+            return bad("scheme", "runs sequential or hogwild (lock-free)");
         }
         if self.engine.delay > 0 || self.engine.lossless {
             return bad(
                 "delay",
-                "has no delay and is lossless by default (`writes`)",
+                "has no delay and writes with compare-and-swap by default",
             );
         }
         Ok(())
@@ -462,8 +478,10 @@ fn fit_dyn(
     if valid.is_some_and(|v| v.rows() == 0) {
         return Err(Error::config("valid", "the validation data has no rows"));
     }
-    if let Solver::DualCd { writes } = cfg.solver {
-        return dual::run(train, valid, cfg, writes, progress, stop);
+    match cfg.solver {
+        Solver::Primal => {}
+        Solver::DualCd { writes } => return dual::run(train, valid, cfg, writes, progress, stop),
+        Solver::Saga => return saga::run(train, valid, cfg, progress, stop),
     }
     if cfg.lr.is_none() {
         let cfg = TrainConfig {
@@ -652,13 +670,8 @@ fn run<O: Optimizer>(
     let params = SharedParams::new(coords, stride);
     let lambda = cfg.effective_l2(n);
     let x = train.x();
-    let Layout {
-        deg,
-        hot,
-        hot_list,
-        whole,
-        l2_form,
-    } = layout(cfg, train, threads, stride)?;
+    let lay = layout(cfg, train, threads, stride)?;
+    let l2_form = lay.l2_form;
     let deg_scale = kernel::degree_scale(train, cfg.bias);
     let l2_degree: Option<Vec<f32>> = (l2_form == L2Form::Degree && lambda > 0.0).then(|| {
         deg_scale
@@ -677,50 +690,7 @@ fn run<O: Optimizer>(
         (cfg.l1 > 0.0).then_some((cfg.l1 as f32, &deg_scale[..])),
         (cfg.grad_noise > 0.0).then_some((cfg.grad_noise, cfg.grad_noise_gamma)),
     );
-    // A replica merges at the end of every epoch anyway: an interval longer than a
-    // thread's share of the epoch is bounded by it (and reported as such).
-    let sync_every = cfg
-        .engine
-        .sync_interval(
-            whole,
-            coords,
-            stride,
-            train.nnz() as f64 / n.max(1) as f64,
-            threads,
-        )
-        .min(n.div_ceil(threads).max(1));
-    let batch = if cfg.batch_size == 0 {
-        n
-    } else {
-        cfg.batch_size.min(n)
-    };
-    let shared = Shared {
-        kernel,
-        params: &params,
-        cfg,
-        threads,
-        block: cfg.engine.block_for(n),
-        batch,
-        lazy_lambda: if l2_form == L2Form::Lazy { lambda } else { 0.0 },
-        bottou: if cfg.effective_schedule() == Schedule::Bottou {
-            lambda
-        } else {
-            0.0
-        },
-        hot,
-        hot_list,
-        whole,
-        merge_weight: kernel::merge_weights(&deg, n, threads),
-        sync_every: sync_every as u64,
-        lock: std::sync::Mutex::new(()),
-        turn: Default::default(),
-        rr_rounds: (0..threads)
-            .map(|w| ((w + 1) * n / threads - w * n / threads).div_ceil(batch))
-            .max()
-            .unwrap_or(0),
-        done: Default::default(),
-        clock: Default::default(),
-    };
+    let shared = shared_state(kernel, &params, cfg, train, threads, lay, lambda);
     let base_lr = cfg.effective_lr(train);
     let plan = crate::driver::Plan {
         epochs: cfg.epochs,
@@ -751,6 +721,69 @@ fn run<O: Optimizer>(
             crate::driver::Event::Epoch(rep) => progress(Progress::Epoch(rep)),
         })?;
     task.finish(history, driven, base_lr, l2_form, &params)
+}
+
+/// What the workers of a run share, from its kernel, parameters and layout: the merge
+/// interval, batch, rates and counters (the derived settings, computed once).
+fn shared_state<'a, O: Optimizer>(
+    kernel: Kernel<'a, O>,
+    params: &'a SharedParams,
+    cfg: &'a TrainConfig,
+    train: &SparseDataset,
+    threads: usize,
+    lay: Layout,
+    lambda: f64,
+) -> Shared<'a, O> {
+    let n = train.rows();
+    let (coords, stride) = (params.coords(), params.stride());
+    // A replica merges at the end of every epoch anyway: an interval longer than a
+    // thread's share of the epoch is bounded by it (and reported as such).
+    let sync_every = cfg
+        .engine
+        .sync_interval(
+            lay.whole,
+            coords,
+            stride,
+            train.nnz() as f64 / n.max(1) as f64,
+            threads,
+        )
+        .min(n.div_ceil(threads).max(1));
+    let batch = if cfg.batch_size == 0 {
+        n
+    } else {
+        cfg.batch_size.min(n)
+    };
+    Shared {
+        kernel,
+        params,
+        cfg,
+        threads,
+        block: cfg.engine.block_for(n),
+        batch,
+        lazy_lambda: if lay.l2_form == L2Form::Lazy {
+            lambda
+        } else {
+            0.0
+        },
+        bottou: if cfg.effective_schedule() == Schedule::Bottou {
+            lambda
+        } else {
+            0.0
+        },
+        hot: lay.hot,
+        hot_list: lay.hot_list,
+        whole: lay.whole,
+        merge_weight: kernel::merge_weights(&lay.deg, n, threads),
+        sync_every: sync_every as u64,
+        lock: std::sync::Mutex::new(()),
+        turn: Default::default(),
+        rr_rounds: (0..threads)
+            .map(|w| ((w + 1) * n / threads - w * n / threads).div_ceil(batch))
+            .max()
+            .unwrap_or(0),
+        done: Default::default(),
+        clock: Default::default(),
+    }
 }
 
 /// A job for a worker thread: epoch, rate, per-example losses (curriculum orders).

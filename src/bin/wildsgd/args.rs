@@ -291,10 +291,10 @@ pub struct TrainOpts {
     pub data: DataArgs,
 }
 
-/// The optimizers, and dual coordinate descent.
-pub const METHODS: [&str; 12] = [
+/// The optimizers, dual coordinate descent and SAGA.
+pub const METHODS: [&str; 13] = [
     "sgd", "momentum", "nag", "adagrad", "adadelta", "rmsprop", "adam", "adamax", "nadam", "adamw",
-    "ftrl", "dual-cd",
+    "ftrl", "dual-cd", "saga",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

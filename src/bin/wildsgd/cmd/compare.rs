@@ -82,10 +82,8 @@ fn compare_linear(
         done.push(Trained {
             series: Series {
                 name: match cfg.solver {
-                    wildsgd::train::Solver::Primal => {
-                        format!("{} (lr {:.3e})", cfg.method_name(), d.lr)
-                    }
                     wildsgd::train::Solver::DualCd { .. } => cfg.method_name().to_string(),
+                    _ => format!("{} (lr {:.3e})", cfg.method_name(), d.lr),
                 },
                 points: along(
                     a.versus,

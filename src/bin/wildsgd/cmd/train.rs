@@ -56,8 +56,9 @@ pub fn optimizer(name: &str, o: &TrainOpts) -> Result<OptimizerKind> {
     Ok(k)
 }
 
-/// The library configuration for optimizer `name`, given `n` training rows.
-pub fn config(name: &str, o: &TrainOpts, e: Option<&EngineArgs>, n: usize) -> Result<TrainConfig> {
+/// The learning-rate schedule from the flags: `--lr-schedule`, or the optimizer's default
+/// when only its parameters are given; `None` leaves the library's default.
+fn schedule(name: &str, o: &TrainOpts) -> Result<Option<Schedule>> {
     // Schedule flags without --lr-schedule tune the optimizer's default schedule.
     let tuned = ["lr_decay", "lr_step", "lr_factor", "lr_patience"]
         .iter()
@@ -65,7 +66,7 @@ pub fn config(name: &str, o: &TrainOpts, e: Option<&EngineArgs>, n: usize) -> Re
     let kind = o
         .lr_schedule
         .or_else(|| tuned.then(|| default_schedule(Kind::Linear, name)));
-    let schedule = match kind {
+    Ok(match kind {
         None => None,
         Some(s) => {
             let mut sch = Schedule::from_name(match s {
@@ -92,7 +93,14 @@ pub fn config(name: &str, o: &TrainOpts, e: Option<&EngineArgs>, n: usize) -> Re
             }
             Some(sch)
         }
-    };
+    })
+}
+
+/// The library configuration for optimizer `name`, given `n` training rows.
+pub fn config(name: &str, o: &TrainOpts, e: Option<&EngineArgs>, n: usize) -> Result<TrainConfig> {
+    // The exact solvers take no per-coordinate optimizer and no averaging.
+    let exact = matches!(name, "dual-cd" | "saga");
+    let schedule = schedule(name, o)?;
     let l2 = match (o.l2, o.c) {
         (Some(l), _) => Some(l),
         (None, Some(c)) if c > 0.0 && c.is_finite() => Some(1.0 / (c * n as f64)),
@@ -114,26 +122,26 @@ pub fn config(name: &str, o: &TrainOpts, e: Option<&EngineArgs>, n: usize) -> Re
                 .into());
             }
         },
-        optimizer: if name == "dual-cd" {
+        optimizer: if exact {
             OptimizerKind::default()
         } else {
             optimizer(name, o)?
         },
-        solver: if name == "dual-cd" {
-            train::Solver::DualCd {
+        solver: match name {
+            "dual-cd" => train::Solver::DualCd {
                 writes: match o.passcode {
                     Some(PasscodeArg::Wild) => train::DualWrites::Wild,
                     None | Some(PasscodeArg::Atomic) => train::DualWrites::Atomic,
                 },
-            }
-        } else {
-            train::Solver::Primal
+            },
+            "saga" => train::Solver::Saga,
+            _ => train::Solver::Primal,
         },
         tol: o.tol,
         average: match o.average {
             Some(a) => a.0,
             // The library's default, except where averaging does not apply.
-            None if name == "dual-cd" => None,
+            None if exact => None,
             None => TrainConfig::default().average,
         },
         lr: o.lr.and_then(|r| r.0),
@@ -177,10 +185,10 @@ pub enum Kind {
 
 /// The schedule an optimizer runs without `--lr-schedule`.
 fn default_schedule(kind: Kind, optimizer: &str) -> ScheduleArg {
-    let adaptive = OptimizerKind::from_name(optimizer).map_or(true, |k| k.is_adaptive());
-    if optimizer == "dual-cd" {
+    if matches!(optimizer, "dual-cd" | "saga") {
         return ScheduleArg::Constant;
     }
+    let adaptive = OptimizerKind::from_name(optimizer).map_or(true, |k| k.is_adaptive());
     if kind == Kind::Linear && !adaptive {
         ScheduleArg::Bottou
     } else {
@@ -310,7 +318,7 @@ pub fn check_flags(
         "passcode" => lin && opt(&["dual-cd"]),
         "tol" => lin,
         "average" => {
-            lin && optimizers.iter().any(|n| *n != "dual-cd")
+            lin && optimizers.iter().any(|n| !matches!(*n, "dual-cd" | "saga"))
                 && o.tuning.delay == 0
                 && scheme != Some(SchemeArg::DelayTolerant)
         }
