@@ -169,3 +169,21 @@ def test_ctrl_c_interrupts_a_long_fit():
         raise
     assert p.returncode != 0
     assert "KeyboardInterrupt" in err, err
+
+
+def test_scikit_learns_liblinear_optimum_on_a9a():
+    from sklearn.linear_model import LogisticRegression
+
+    X, y, Xt, yt = a9a()
+    # scikit-learn's liblinear solver with intercept_scaling=1 regularizes the intercept
+    # like LIBLINEAR's -B 1: the objective wildsgd minimizes, at C = 1.
+    X32 = X.copy()  # liblinear takes 32-bit indices only
+    X32.indices, X32.indptr = X32.indices.astype(np.int32), X32.indptr.astype(np.int32)
+    ref = LogisticRegression(solver="liblinear", C=1.0, tol=1e-8, max_iter=1000).fit(X32, y)
+    p = ref.predict_proba(Xt)[:, 1]
+    ref_loss = -np.mean(np.where(yt > 0, np.log(p), np.log(1 - p)))
+    assert abs(ref_loss - A9A_OPTIMUM) < 5e-4
+    ours = log_loss(Classifier().fit(X, y), Xt, yt)
+    assert ours <= ref_loss * 1.01, (ours, ref_loss)
+    exact = log_loss(Classifier(optimizer="dual-cd", tol=1e-6, epochs=200).fit(X, y), Xt, yt)
+    assert abs(exact - ref_loss) < 2e-4, (exact, ref_loss)
