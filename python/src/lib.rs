@@ -186,6 +186,14 @@ fn without_gil<T: Send, R: serde::Serialize>(
     out.map_err(value_error)
 }
 
+/// Each report as JSON.
+fn json_lines<R: serde::Serialize>(reports: &[R]) -> Vec<String> {
+    reports
+        .iter()
+        .map(|e| serde_json::to_string(e).unwrap_or_default())
+        .collect()
+}
+
 /// Trains a linear model on a CSR matrix with labels 0/1 (int8 bytes); returns the
 /// weights, the bias, the epoch reports (JSON Lines) and the done report (JSON).
 #[pyfunction]
@@ -212,11 +220,7 @@ fn fit_linear(
             _ => ControlFlow::Continue(()),
         })
     })?;
-    let epochs = out
-        .epochs
-        .iter()
-        .map(|e| serde_json::to_string(e).unwrap_or_default())
-        .collect();
+    let epochs = json_lines(&out.epochs);
     Ok((
         out.model.weights.clone(),
         out.model.bias,
@@ -318,11 +322,7 @@ fn fit_mf(
             _ => ControlFlow::Continue(()),
         })
     })?;
-    let epochs = out
-        .epochs
-        .iter()
-        .map(|e| serde_json::to_string(e).unwrap_or_default())
-        .collect();
+    let epochs = json_lines(&out.epochs);
     let done = serde_json::to_string(&out.done).unwrap_or_default();
     Ok((Mf { model: out.model }, epochs, done))
 }

@@ -86,15 +86,13 @@ pub(super) fn run(
     progress: &mut dyn FnMut(Progress<'_>),
     stop: &std::cell::Cell<bool>,
 ) -> Result<TrainOutcome> {
-    let n = train.rows();
-    let coords = train.cols() + usize::from(cfg.bias);
-    let threads = cfg.engine.threads_for(n);
-    crate::memory::check(
-        format!("dual coordinate descent's {coords} weights and {n} rows' dual variables"),
-        (coords as u64) * 8 + (n as u64) * 24,
-        "use a smaller data set or a larger machine",
+    let (n, coords, threads, lambda) = super::exact::sizes(
+        train,
+        cfg,
+        "dual coordinate descent's weights and dual variables",
+        8,
+        24,
     )?;
-    let lambda = cfg.effective_l2(n);
     let c = 1.0 / (lambda * n as f64);
     // LIBLINEAR's start for logistic: α strictly inside (0, C); 0 otherwise.
     let a0 = match cfg.loss {

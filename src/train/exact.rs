@@ -34,6 +34,26 @@ impl F64 {
     }
 }
 
+/// A run's size before an exact solver allocates: (rows, coordinates, threads, λ),
+/// after checking `per_coord` bytes per coordinate and `per_row` per row against the
+/// memory budget (`what` names the arrays).
+pub(super) fn sizes(
+    train: &SparseDataset,
+    cfg: &TrainConfig,
+    what: &str,
+    per_coord: u64,
+    per_row: u64,
+) -> Result<(usize, usize, usize, f64)> {
+    let n = train.rows();
+    let coords = train.cols() + usize::from(cfg.bias);
+    crate::memory::check(
+        format!("{what} ({coords} coordinates, {n} rows)"),
+        coords as u64 * per_coord + n as u64 * per_row,
+        "use a smaller data set or a larger machine",
+    )?;
+    Ok((n, coords, cfg.engine.threads_for(n), cfg.effective_l2(n)))
+}
+
 /// The parts of a run every exact solver has.
 pub(super) struct Exact<'a> {
     pub train: &'a SparseDataset,

@@ -87,15 +87,13 @@ pub(super) fn run(
     progress: &mut dyn FnMut(Progress<'_>),
     stop: &std::cell::Cell<bool>,
 ) -> Result<TrainOutcome> {
-    let n = train.rows();
-    let coords = train.cols() + usize::from(cfg.bias);
-    let threads = cfg.engine.threads_for(n);
-    crate::memory::check(
-        format!("SAGA's {coords} weights and average gradient and {n} rows' derivatives"),
-        (coords as u64) * 16 + (n as u64) * 8,
-        "use a smaller data set or a larger machine",
+    let (n, coords, threads, lambda) = super::exact::sizes(
+        train,
+        cfg,
+        "SAGA's weights, average gradient and derivatives",
+        16,
+        8,
     )?;
-    let lambda = cfg.effective_l2(n);
     let lr = cfg
         .lr
         .unwrap_or_else(|| step_size(train, cfg.loss, cfg.bias, lambda));
