@@ -171,7 +171,8 @@ impl Default for MfConfig {
             optimizer: MfOptimizer::AdaGrad,
             lr: None,
             schedule: None,
-            epochs: 20,
+            // SPEC.md's `--epochs` default, the same for every model.
+            epochs: 10,
             l2: None,
             l2_form: MfL2Form::Plain,
             init_std: 0.01,

@@ -198,7 +198,7 @@ pub struct TrainOpts {
     /// Standard deviation of the initial factors, in rating standard deviations (mf).
     #[arg(value_parser = finite_f32, long, value_name = "S", default_value_t = wildsgd::mf::MfConfig::default().init_std)]
     pub init_std: f32,
-    /// Passes over the data [10 for linear models, 20 for mf: the library's defaults].
+    /// Passes over the data [10: the library's default for every model].
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
     /// Base learning rate, or `auto`: for linear models calibrated on a 1,000-row sample (Bottou's procedure), for mf the optimizer's default [auto].
