@@ -120,7 +120,7 @@ def ratings(path):
 def test_movielens_u1_matches_the_cli():
     u, i, r = ratings(os.path.join(U1, "u1.base"))
     tu, ti, tr = ratings(os.path.join(U1, "u1.test"))
-    mf = MatrixFactorization(scheme="sequential", threads=1).fit(u, i, r)
+    mf = MatrixFactorization(epochs=20, scheme="sequential", threads=1).fit(u, i, r)
     rmse = mf.rmse(tu, ti, tr)
     binary = os.path.join(ROOT, "target", "release", "wildsgd")
     if not os.path.exists(binary):
@@ -128,7 +128,8 @@ def test_movielens_u1_matches_the_cli():
     if os.path.exists(binary):
         out = subprocess.run(
             [binary, "train", "--data", os.path.join(U1, "u1.base"), "--test",
-             os.path.join(U1, "u1.test"), "--model", "mf", "--scheme", "sequential", "--quiet"],
+             os.path.join(U1, "u1.test"), "--model", "mf", "--scheme", "sequential",
+             "--epochs", "20", "--quiet"],
             capture_output=True, text=True, check=True,
         )
         cli = float(out.stdout.split("test rmse")[1].split()[0])
