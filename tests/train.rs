@@ -491,4 +491,11 @@ fn averaged_sgd_is_the_dense_running_average() {
     }
     // Not the last iterate.
     assert!(got.iter().zip(&w).any(|(g, x)| (g - x).abs() > 1e-3));
+    // A start past the end never averages (and does not wrap around to the start).
+    let late = TrainConfig {
+        average: Some(1e300),
+        ..cfg
+    };
+    let out = fit(&d, None, &late, |_| {}).unwrap();
+    assert!(!out.done.averaged);
 }

@@ -842,7 +842,8 @@ impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
                         } else {
                             self.train.rows()
                         };
-                        (e * rows as f64 / self.shared.batch as f64) as u64 + 1
+                        // Saturating: a start past any run's end never averages.
+                        ((e * rows as f64 / self.shared.batch as f64) as u64).saturating_add(1)
                     }),
                     ..Default::default()
                 },
