@@ -33,7 +33,7 @@ use crate::error::Result;
 use crate::model::LossKind;
 use crate::params::SharedParams;
 
-use super::exact::{Exact, F64, Kept};
+use super::exact::{Exact, F64, Kept, Worker};
 use super::{EpochReport, Progress, TrainConfig, TrainOutcome};
 
 /// How PASSCoDe's threads write the shared weights.
@@ -63,12 +63,6 @@ struct Dual<'a> {
     /// The logistic subproblem's Newton tolerance (LIBLINEAR's adaptive `innereps`).
     inner_eps: F64,
     done: crossbeam_utils::CachePadded<AtomicUsize>,
-}
-
-/// A worker: its share's order.
-struct Worker {
-    id: usize,
-    perm: Vec<u32>,
 }
 
 /// One worker's epoch: Newton steps taken (logistic).
@@ -291,12 +285,7 @@ impl crate::driver::Task for Dual<'_> {
     type Report = EpochReport;
 
     fn workers(&self) -> Vec<Worker> {
-        (0..self.ex.threads)
-            .map(|w| Worker {
-                id: w,
-                perm: Vec::new(),
-            })
-            .collect()
+        self.ex.workers()
     }
 
     fn job(&self, epoch: usize, _lr: f32) -> (usize, f64) {

@@ -8,14 +8,19 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::data::SparseDataset;
 use crate::driver::{Driven, Epoch, Event, Placement, Plan, Task};
 use crate::error::{Error, Result};
-use crate::metrics::{self, Metrics};
+use crate::metrics;
 use crate::model::LinearModel;
 use crate::params::SharedParams;
 
 use super::{DoneReport, EpochReport, L2Form, Progress, TrainConfig, TrainOutcome};
 
-/// The best epoch's weights (bias last) and validation metrics.
-pub(super) type Kept = (Vec<f32>, Option<Metrics>);
+pub(super) use super::Kept;
+
+/// A worker of an exact solver: its share's order.
+pub(super) struct Worker {
+    pub id: usize,
+    pub perm: Vec<u32>,
+}
 
 /// An f64 shared between the threads: a per-row value is written only by the thread
 /// that owns the row, and read by the calling thread between epochs (after the pool's
@@ -91,6 +96,16 @@ impl Exact<'_> {
             Event::Done { epoch, done } => progress(Progress::Examples { epoch, done }),
             Event::Epoch(rep) => progress(Progress::Epoch(rep)),
         })
+    }
+
+    /// One worker per thread.
+    pub(super) fn workers(&self) -> Vec<Worker> {
+        (0..self.threads)
+            .map(|id| Worker {
+                id,
+                perm: Vec::new(),
+            })
+            .collect()
     }
 
     /// Worker `id`'s rows for `epoch`, in a seeded per-row shuffle by default, as

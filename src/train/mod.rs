@@ -805,7 +805,7 @@ struct Linear<'a, O: Optimizer> {
 }
 
 /// The best epoch's weights (bias last) and validation metrics, under early stopping.
-type Kept = (Vec<f32>, Option<Metrics>);
+pub(super) type Kept = (Vec<f32>, Option<Metrics>);
 
 impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
     type Worker = WorkerState;

@@ -26,7 +26,7 @@ use crate::error::Result;
 use crate::model::LossKind;
 use crate::params::SharedParams;
 
-use super::exact::{Exact, F64, Kept};
+use super::exact::{Exact, F64, Kept, Worker};
 use super::{EpochReport, Progress, TrainConfig, TrainOutcome};
 
 /// The run: data, the stored derivatives, the shared weights and average gradient.
@@ -41,12 +41,6 @@ struct Saga<'a> {
     /// 1/p_j = n/d_j per coordinate (bias last: 1; 0 for a feature no row holds).
     inv_p: Vec<f32>,
     done: crossbeam_utils::CachePadded<AtomicUsize>,
-}
-
-/// A worker: its share's order.
-struct Worker {
-    id: usize,
-    perm: Vec<u32>,
 }
 
 /// SAGA's constant step 1/(3·L) on `train` (see the module docs).
@@ -189,12 +183,7 @@ impl crate::driver::Task for Saga<'_> {
     type Report = EpochReport;
 
     fn workers(&self) -> Vec<Worker> {
-        (0..self.ex.threads)
-            .map(|id| Worker {
-                id,
-                perm: Vec::new(),
-            })
-            .collect()
+        self.ex.workers()
     }
 
     fn job(&self, epoch: usize, _lr: f32) -> usize {
