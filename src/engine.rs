@@ -267,9 +267,20 @@ impl Default for EngineConfig {
 /// (see [`EngineConfig::threads_for`]).
 pub const ROWS_PER_THREAD: usize = 10_000;
 
-/// Number of cores this process may use.
+/// Processes of this job sharing the machine (MPI ranks on one node; 1 otherwise).
+static LOCAL_PROCESSES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
+/// Sets how many processes of the job share this machine (the `distributed` module).
+#[cfg_attr(not(feature = "distributed"), allow(dead_code))]
+pub(crate) fn set_local_processes(n: usize) {
+    LOCAL_PROCESSES.store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Number of cores this process may use: the machine's, shared equally among the
+/// processes of an MPI job on the machine (at least one).
 pub fn cores() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    let all = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (all / LOCAL_PROCESSES.load(std::sync::atomic::Ordering::Relaxed)).max(1)
 }
 
 impl EngineConfig {
@@ -351,12 +362,25 @@ impl EngineConfig {
     }
 }
 
-/// Pins the current thread to core `w` (modulo the cores available); best effort.
+/// The first core this process pins its threads to: 0 for a process alone on its
+/// machine; under MPI, each rank on a machine starts after the cores of the ranks before
+/// it (set by the `distributed` module), so that two ranks' threads never share a core.
+static FIRST_CORE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Sets the first core of this process's threads (see [`FIRST_CORE`]).
+#[cfg_attr(not(feature = "distributed"), allow(dead_code))]
+pub(crate) fn set_first_core(core: usize) {
+    FIRST_CORE.store(core, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Pins the current thread to core `w` after the process's first core (modulo the cores
+/// available); best effort.
 pub(crate) fn pin_current(w: usize) {
     if let Some(ids) = core_affinity::get_core_ids()
         && !ids.is_empty()
     {
-        core_affinity::set_for_current(ids[w % ids.len()]);
+        let first = FIRST_CORE.load(std::sync::atomic::Ordering::Relaxed);
+        core_affinity::set_for_current(ids[(first + w) % ids.len()]);
     }
 }
 

@@ -5,6 +5,8 @@
 
 pub mod atomic;
 pub mod data;
+#[cfg(feature = "distributed")]
+pub mod distributed;
 mod driver;
 pub mod engine;
 pub mod error;

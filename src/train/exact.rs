@@ -184,6 +184,7 @@ impl Exact<'_> {
             updates: n as u64,
             nnz: nnz as u64,
             nnz_per_sec: nnz as f64 / seconds.max(1e-12),
+            comm: None,
         };
         let ep = Epoch {
             seconds,
@@ -250,6 +251,7 @@ impl Exact<'_> {
             replicated: 0,
             merge_every: None,
             shuffle_block: cfg.engine.shuffle_block.max(1),
+            comm: None,
         };
         let mut meta = serde_json::json!({
             "optimizer": cfg.method_name(),

@@ -22,6 +22,8 @@
 mod dual;
 mod exact;
 mod kernel;
+#[cfg(feature = "distributed")]
+pub(crate) use kernel::degree_scale;
 mod order;
 mod saga;
 
@@ -307,8 +309,13 @@ pub fn objective(model: &LinearModel, data: &SparseDataset, l2: f64, l1: f64) ->
         .zip(data.y())
         .map(|(&z, &y)| f64::from(model.loss.loss(z, y)))
         .sum();
+    loss / n + penalty(model, l2, l1)
+}
+
+/// The penalty of [`objective`]: (λ/2)·(‖w‖² + b²) + λ1·‖w‖₁.
+pub(crate) fn penalty(model: &LinearModel, l2: f64, l1: f64) -> f64 {
     let abs: f64 = model.weights.iter().map(|w| f64::from(w.abs())).sum();
-    loss / n + 0.5 * l2 * model.squared_norm() + l1 * abs
+    0.5 * l2 * model.squared_norm() + l1 * abs
 }
 
 /// One epoch's figures (the `epoch` event of the JSON report).
@@ -344,6 +351,35 @@ pub struct EpochReport {
     pub nnz: u64,
     /// Non-zeros per second of training time.
     pub nnz_per_sec: f64,
+    /// What this epoch communicated, in a run across MPI ranks (the `distributed`
+    /// feature): `ranks`, `comm_bytes`, `comm_seconds`.
+    #[serde(flatten)]
+    pub comm: Option<CommStats>,
+}
+
+/// What a run across MPI ranks communicated (the `distributed` feature), as this rank
+/// saw it: per epoch in [`EpochReport::comm`], over the run in [`DoneReport::comm`].
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct CommStats {
+    /// The distributed scheme (`average`, `easgd`, `downpour`, `delay-tolerant`).
+    pub distributed: &'static str,
+    /// Ranks in the job.
+    pub ranks: usize,
+    /// Bytes this rank sent and received.
+    pub comm_bytes: u64,
+    /// Seconds this rank spent in communication (waiting for other ranks included).
+    pub comm_seconds: f64,
+}
+
+impl CommStats {
+    /// The sum of two ranks' or epochs' figures.
+    pub fn plus(self, o: CommStats) -> CommStats {
+        CommStats {
+            comm_bytes: self.comm_bytes + o.comm_bytes,
+            comm_seconds: self.comm_seconds + o.comm_seconds,
+            ..self
+        }
+    }
 }
 
 /// The end of a run (the `done` event of the JSON report).
@@ -404,6 +440,9 @@ pub struct DoneReport {
     pub merge_every: Option<u64>,
     /// Rows per shuffled block.
     pub shuffle_block: usize,
+    /// What the run communicated over all epochs, across MPI ranks.
+    #[serde(flatten)]
+    pub comm: Option<CommStats>,
 }
 
 /// What [`fit`] reports while it runs.
@@ -493,7 +532,43 @@ fn fit_dyn(
         out.model.meta["lr_calibrated"] = serde_json::Value::Bool(true);
         return Ok(out);
     }
-    crate::with_optimizer!(cfg.optimizer, o => run(o, train, valid, cfg, progress, stop))
+    crate::with_optimizer!(cfg.optimizer, o => run(o, train, valid, cfg, progress, stop, None))
+}
+
+/// What a run across processes does at the end of every epoch (the `distributed`
+/// module; ALGORITHMS.md §8): the ranks' parameters are exchanged, and the figures of the
+/// ranks' shards are summed. Runs on the calling thread while the workers wait.
+pub(crate) trait Exchange: Sync {
+    /// Sums `v` over the ranks, in place.
+    fn sum(&self, v: &mut [f64]) -> Result<()>;
+    /// At the end of epoch `epoch` (0-based): `iterate` holds this rank's weights (bias
+    /// last), which the scheme may move (the average, the elastic pull); `model` holds
+    /// the weights to evaluate (the average of the iterates, else the iterate), which it
+    /// replaces by the job's model (the ranks' mean, the center).
+    fn exchange(&self, epoch: usize, iterate: &mut [f32], model: &mut [f32]) -> Result<()>;
+    /// What was communicated since the last call (reset by the call).
+    fn stats(&self) -> CommStats;
+}
+
+/// [`fit`] on this rank's shard of a job across processes, `exchange` at every epoch's
+/// end; the primal solver only (checked by the caller).
+#[cfg_attr(not(feature = "distributed"), allow(dead_code))]
+pub(crate) fn fit_exchanging(
+    train: &SparseDataset,
+    valid: Option<&SparseDataset>,
+    cfg: &TrainConfig,
+    exchange: &dyn Exchange,
+    progress: &mut dyn FnMut(Progress<'_>),
+    stop: &std::cell::Cell<bool>,
+) -> Result<TrainOutcome> {
+    cfg.check()?;
+    if cfg.solver != Solver::Primal || cfg.lr.is_none() || cfg.early_stop.is_some() {
+        return Err(Error::config(
+            "solver",
+            "a run across processes needs the primal solver, a set rate and no early stopping (a bug)",
+        ));
+    }
+    crate::with_optimizer!(cfg.optimizer, o => run(o, train, valid, cfg, progress, stop, Some(exchange)))
 }
 
 /// Rows of the calibration sample (Bottou's svmsgd uses 1,000).
@@ -659,6 +734,7 @@ fn run<O: Optimizer>(
     cfg: &TrainConfig,
     progress: &mut dyn FnMut(Progress<'_>),
     stop: &std::cell::Cell<bool>,
+    exchange: Option<&dyn Exchange>,
 ) -> Result<TrainOutcome> {
     let n = train.rows();
     let d = train.cols();
@@ -708,6 +784,8 @@ fn run<O: Optimizer>(
         coords,
         averaged: std::sync::Mutex::new(None),
         averaged_once: Default::default(),
+        exchange,
+        jump: std::sync::Mutex::new(None),
     };
     let place = crate::driver::Placement {
         inline: cfg.engine.scheme == Scheme::Sequential,
@@ -802,6 +880,12 @@ struct Linear<'a, O: Optimizer> {
     averaged: std::sync::Mutex<Option<Vec<f32>>>,
     /// Whether any epoch's model was an average.
     averaged_once: std::sync::atomic::AtomicBool,
+    /// The exchange with other ranks, in a run across processes.
+    exchange: Option<&'a dyn Exchange>,
+    /// The last exchange's change of the weights U (bias last) and the epoch that follows
+    /// it: each worker's average absorbs it at that epoch's start (A −= β·ΔU), so that
+    /// the jump does not enter the average of the iterates.
+    jump: std::sync::Mutex<Option<(usize, Arc<Vec<f32>>)>>,
 }
 
 /// The best epoch's weights (bias last) and validation metrics, under early stopping.
@@ -878,6 +962,19 @@ impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
         let (n, threads) = (self.train.rows(), self.shared.threads);
         let share = ws.id * n / threads..(ws.id + 1) * n / threads;
         let (epoch, lr, losses) = job;
+        if ws.avg.on {
+            let jump = self.jump.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some((e, dw)) = jump
+                && e == epoch
+            {
+                let beta = ws.avg.beta;
+                ws.avg
+                    .a
+                    .iter_mut()
+                    .zip(dw.iter())
+                    .for_each(|(a, &d)| *a -= beta * f64::from(d));
+            }
+        }
         worker_epoch(
             self.shared,
             ws,
@@ -901,9 +998,18 @@ impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
         seconds: f64,
     ) -> Result<(crate::driver::Epoch<Kept>, EpochReport)> {
         let (cfg, train, params) = (self.cfg, self.train, self.shared.params);
-        let total_loss: f64 = parts.iter().map(|p| p.loss.total()).sum();
-        let updates: u64 = parts.iter().map(|p| p.updates).sum();
-        let train_loss = total_loss / train.rows() as f64;
+        let mut sums = [
+            parts.iter().map(|p| p.loss.total()).sum(),
+            parts.iter().map(|p| p.updates as f64).sum(),
+            train.rows() as f64,
+            train.nnz() as f64,
+        ];
+        if let Some(x) = self.exchange {
+            x.sum(&mut sums)?;
+        }
+        let [total_loss, updates, rows, nnz] = sums;
+        let updates = updates as u64;
+        let train_loss = total_loss / rows;
         let diverged = |what| Error::Diverged {
             epoch: epoch + 1,
             lr,
@@ -914,12 +1020,35 @@ impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
             return Err(diverged("the training loss is"));
         }
         let mut model = snapshot(params, cfg, train);
-        if let Some(w) = self.average(&parts) {
-            set_weights(&mut model, &w, cfg.bias);
-            *self.averaged.lock().unwrap_or_else(|e| e.into_inner()) = Some(w);
+        let averaged = self.average(&parts);
+        if averaged.is_some() {
             self.averaged_once
                 .store(true, std::sync::atomic::Ordering::Relaxed);
         }
+        let comm = match self.exchange {
+            Some(x) => {
+                let mut iterate = params.weights();
+                let mut w = averaged.unwrap_or_else(|| iterate.clone());
+                let before = iterate.clone();
+                x.exchange(epoch, &mut iterate, &mut w)?;
+                let dw: Vec<f32> = iterate.iter().zip(&before).map(|(a, b)| a - b).collect();
+                for (j, &v) in iterate.iter().enumerate() {
+                    params.set(j, 0, v);
+                }
+                *self.jump.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((epoch + 1, Arc::new(dw)));
+                set_weights(&mut model, &w, cfg.bias);
+                *self.averaged.lock().unwrap_or_else(|e| e.into_inner()) = Some(w);
+                Some(x.stats())
+            }
+            None => {
+                if let Some(w) = averaged {
+                    set_weights(&mut model, &w, cfg.bias);
+                    *self.averaged.lock().unwrap_or_else(|e| e.into_inner()) = Some(w);
+                }
+                None
+            }
+        };
         // A loss can stay finite while weights overflow (the hinge's is 0 once every
         // margin is huge): check the parameters themselves too.
         if !model.is_finite() {
@@ -931,7 +1060,15 @@ impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
             }
             other => other?,
         };
-        let obj = objective(&model, train, self.lambda, cfg.l1);
+        let obj = match self.exchange {
+            // The mean loss over every rank's shard, and the penalty once.
+            Some(x) => {
+                let mut s = [objective(&model, train, 0.0, 0.0) * train.rows() as f64];
+                x.sum(&mut s)?;
+                s[0] / rows + penalty(&model, self.lambda, cfg.l1)
+            }
+            None => objective(&model, train, self.lambda, cfg.l1),
+        };
         let rep = EpochReport {
             epoch: epoch + 1,
             seconds,
@@ -943,8 +1080,9 @@ impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
             test_accuracy: m.map(|m| m.accuracy),
             test_auc: m.and_then(|m| m.auc),
             updates,
-            nnz: train.nnz() as u64,
-            nnz_per_sec: train.nnz() as f64 / seconds.max(1e-12),
+            nnz: nnz as u64,
+            nnz_per_sec: nnz / seconds.max(1e-12),
+            comm,
         };
         let ep = crate::driver::Epoch {
             seconds,
@@ -1083,6 +1221,12 @@ impl<O: Optimizer> Linear<'_, O> {
             replicated: sh.hot_list.len(),
             merge_every: (!sh.hot_list.is_empty()).then_some(sh.sync_every),
             shuffle_block: sh.block,
+            comm: self.exchange.map(|x| {
+                history
+                    .iter()
+                    .filter_map(|r| r.comm)
+                    .fold(x.stats(), CommStats::plus)
+            }),
         };
         model.meta = serde_json::json!({
             "optimizer": cfg.optimizer,

@@ -379,7 +379,33 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
     #[command(flatten)]
+    pub dist: DistArgs,
+    #[command(flatten)]
     pub opts: TrainOpts,
+}
+
+/// Training across processes (`mpirun -n P wildsgd train --distributed SCHEME`; needs a
+/// build with `--features distributed`).
+#[derive(Debug, Clone, Args)]
+pub struct DistArgs {
+    /// Train across the MPI ranks of this job with this scheme: average, easgd, downpour or delay-tolerant (run under mpirun; see README).
+    #[arg(long, value_name = "SCHEME", value_parser = clap::builder::PossibleValuesParser::new(["average", "easgd", "downpour", "delay-tolerant"]))]
+    pub distributed: Option<String>,
+    /// easgd: the elastic rate α in (0, 1] [default: 0.9 / ranks].
+    #[arg(long, value_name = "A")]
+    pub elastic_alpha: Option<f32>,
+    /// downpour, delay-tolerant: rows between two pushes of a rank's gradients.
+    #[arg(long, value_name = "N")]
+    pub n_push: Option<usize>,
+    /// downpour, delay-tolerant: rows between two fetches of the parameters, a multiple of --n-push [default: --n-push].
+    #[arg(long, value_name = "N")]
+    pub n_fetch: Option<usize>,
+    /// Testing: rank R sleeps MS milliseconds before each push (served schemes) or each epoch's exchange.
+    #[arg(long, value_name = "R:MS")]
+    pub slow_rank: Option<String>,
+    /// Longest wait for another rank, in seconds, before the job is aborted.
+    #[arg(long, value_name = "SECS", default_value_t = 120.0)]
+    pub comm_timeout: f64,
 }
 
 #[derive(Debug, Args)]

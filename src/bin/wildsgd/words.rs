@@ -17,6 +17,8 @@ const RENAMED: &[(&str, &str)] = &[
     ("schedule.patience", "lr-patience"),
     ("schedule.threshold", "lr-schedule"),
     ("valid", "test"),
+    ("alpha", "elastic-alpha"),
+    ("timeout", "comm-timeout"),
 ];
 
 /// Fields a library message may point to in its text, and the flags that set them.

@@ -2,6 +2,8 @@
 
 pub mod bench;
 pub mod compare;
+#[cfg(feature = "distributed")]
+pub mod distributed;
 pub mod generate;
 pub mod info;
 pub mod predict;

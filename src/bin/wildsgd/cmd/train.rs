@@ -577,7 +577,7 @@ fn run_mf(
 }
 
 /// "scheme xN | E epochs in S s (rate)" of a summary line.
-fn run_summary(
+pub fn run_summary(
     scheme: &str,
     threads: usize,
     oversubscribed: bool,
@@ -597,7 +597,7 @@ fn run_summary(
 
 /// Commits the report and prints the summary line (with the early-stopping note):
 /// to stdout, or to stderr when the report itself goes to stdout.
-fn finish(sink: ReportSink, mut line: String, stopped_at: Option<usize>) -> Result<()> {
+pub fn finish(sink: ReportSink, mut line: String, stopped_at: Option<usize>) -> Result<()> {
     if let Some(best) = stopped_at {
         line.push_str(&format!(" | stopped early, best epoch {best}"));
     }
@@ -711,7 +711,7 @@ pub fn run_one(
 /// sink for `epoch` events and returns its outcome with the `done` event. An event that
 /// cannot be written fails the run once training is over (so training is not cut short
 /// mid-epoch), and nothing is written after it.
-fn reported<T>(
+pub fn reported<T>(
     total: u64,
     label: &str,
     quiet: bool,
@@ -740,7 +740,7 @@ fn reported<T>(
 }
 
 /// `{"event": name, ...report's fields}`.
-fn event(name: &str, report: &impl serde::Serialize) -> serde_json::Value {
+pub fn event(name: &str, report: &impl serde::Serialize) -> serde_json::Value {
     let mut v = json!({ "event": name });
     merge(
         &mut v,
@@ -817,6 +817,33 @@ impl ReportSink {
 }
 
 pub fn run(a: &TrainArgs) -> Result<()> {
+    if let Some(scheme) = &a.dist.distributed {
+        #[cfg(feature = "distributed")]
+        return super::distributed::run(a, scheme);
+        #[cfg(not(feature = "distributed"))]
+        return Err(wildsgd::Error::config(
+            "distributed",
+            format!("`{scheme}` needs MPI, and this wildsgd was built without it: build with `cargo build --release --features distributed` (README: Across machines)"),
+        )
+        .into());
+    }
+    let d = &a.dist;
+    if let Some(flag) = [
+        (d.elastic_alpha.is_some(), "--elastic-alpha"),
+        (d.n_push.is_some(), "--n-push"),
+        (d.n_fetch.is_some(), "--n-fetch"),
+        (d.slow_rank.is_some(), "--slow-rank"),
+        (crate::args::given("comm_timeout"), "--comm-timeout"),
+    ]
+    .iter()
+    .find_map(|(given, f)| given.then_some(*f))
+    {
+        return Err(wildsgd::Error::config(
+            "distributed",
+            format!("{flag} applies only to runs across processes (--distributed SCHEME)"),
+        )
+        .into());
+    }
     super::check_distinct(
         &[
             ("--output", a.output.as_deref()),

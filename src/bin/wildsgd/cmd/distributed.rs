@@ -1,0 +1,176 @@
+//! `train --distributed SCHEME`: training across the MPI ranks of a job (the
+//! `distributed` feature). Every rank reads the training file and keeps its shard; only
+//! rank 0 shows progress, writes the report and the model, and prints the summary. Any
+//! rank's error is printed with its rank and ends the whole job (`MPI_Abort`, exit 2),
+//! so no rank is left waiting.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use wildsgd::distributed::{self, DistConfig, DistScheme, Job};
+use wildsgd::train::Progress;
+
+use super::train::{
+    Kind, Loaded, ReportSink, check_flags, config, event, finish, load_any, reported, run_summary,
+};
+use crate::args::{SchemeArg, TrainArgs};
+use wildsgd::model::save_model;
+
+/// The library's settings from the flags.
+fn dist_config(a: &TrainArgs, scheme: DistScheme) -> Result<DistConfig> {
+    let d = &a.dist;
+    let n_push = d.n_push.unwrap_or(distributed::DEFAULT_N_PUSH);
+    let slow = match &d.slow_rank {
+        None => None,
+        Some(s) => {
+            let parsed = s.split_once(':').and_then(|(r, ms)| {
+                Some((
+                    r.trim().parse::<usize>().ok()?,
+                    ms.trim().parse::<f64>().ok()?,
+                ))
+            });
+            match parsed {
+                Some((r, ms)) if ms.is_finite() && ms >= 0.0 => {
+                    Some((r, Duration::from_secs_f64(ms / 1000.0)))
+                }
+                _ => {
+                    return Err(wildsgd::Error::config(
+                        "slow_rank",
+                        format!("expected RANK:MILLISECONDS (e.g. 1:5), got `{s}`"),
+                    )
+                    .into());
+                }
+            }
+        }
+    };
+    if !(d.comm_timeout.is_finite() && d.comm_timeout > 0.0 && d.comm_timeout < 1e9) {
+        return Err(wildsgd::Error::config(
+            "timeout",
+            format!(
+                "must be a positive number of seconds, got {}",
+                d.comm_timeout
+            ),
+        )
+        .into());
+    }
+    let cfg = DistConfig {
+        scheme,
+        alpha: d.elastic_alpha,
+        n_push,
+        n_fetch: d.n_fetch.unwrap_or(n_push),
+        slow,
+        timeout: Duration::from_secs_f64(d.comm_timeout),
+    };
+    cfg.check()?;
+    Ok(cfg)
+}
+
+/// Runs `train --distributed`: initializes MPI and trains; an error on any rank ends
+/// the job.
+pub fn run(a: &TrainArgs, scheme: &str) -> Result<()> {
+    let job = Job::init()?;
+    let (rank, size) = (job.rank(), job.size());
+    match run_rank(a, scheme, &job) {
+        Ok(()) => Ok(()),
+        // One rank alone can report as any run does.
+        Err(e) if size == 1 => Err(e),
+        Err(e) => {
+            let lib = e.chain().find_map(|c| c.downcast_ref::<wildsgd::Error>());
+            let text = format!("{e:#}");
+            let text = match lib {
+                Some(wildsgd::Error::Parse(_)) | None => text,
+                Some(_) => crate::words::in_flags(&text),
+            };
+            eprintln!("error: rank {rank} of {size}: {text}");
+            wildsgd::atomic::remove_pending();
+            job.abort(2)
+        }
+    }
+}
+
+fn run_rank(a: &TrainArgs, scheme: &str, job: &Job) -> Result<()> {
+    let scheme = DistScheme::from_name(scheme)?;
+    let dist = dist_config(a, scheme)?;
+    let (rank, size) = (job.rank(), job.size());
+    let (all, valid) = match load_any(&a.data, &a.opts)? {
+        Loaded::Sparse(t, v) => (t, v),
+        Loaded::Ratings(..) => {
+            return Err(wildsgd::Error::config(
+                "distributed",
+                "matrix factorization does not run across processes yet; train it on one machine (--scheme block)",
+            )
+            .into());
+        }
+    };
+    let name = a
+        .optimizer
+        .as_deref()
+        .unwrap_or(if scheme.served() { "adagrad" } else { "sgd" });
+    check_flags(
+        Kind::Linear,
+        &[name],
+        Some(a.engine.scheme.unwrap_or(SchemeArg::Hogwild)),
+        a.engine.threads,
+        &a.opts,
+    )?;
+    let cfg = config(name, &a.opts, Some(&a.engine), all.rows())?;
+    let shard = distributed::shard(&all, rank, size)?;
+    drop(all);
+    let lead = rank == 0;
+    let mut sink = ReportSink::open(if lead { a.report.as_deref() } else { None })?;
+    let n = shard.rows() as u64;
+    let outcome = reported(
+        n * cfg.epochs as u64,
+        &format!("{} {scheme:?} x{size}", cfg.method_name()),
+        a.opts.quiet || !lead,
+        &mut |v| sink.write(v),
+        |pb, epoch_event| {
+            let out = distributed::fit(job, &shard, valid.as_ref(), &cfg, &dist, |p| {
+                match p {
+                    Progress::Examples { epoch, done } => {
+                        pb.set_position(epoch as u64 * n + done as u64)
+                    }
+                    Progress::Epoch(rep) => {
+                        pb.set_position(rep.epoch as u64 * n);
+                        epoch_event(event("epoch", rep));
+                    }
+                }
+                std::ops::ControlFlow::Continue(())
+            })?;
+            let done = event("done", &out.done);
+            Ok((out, done))
+        },
+    )?;
+    if !lead {
+        return Ok(());
+    }
+    if let Some(out) = &a.output {
+        save_model(&outcome.model, out)?;
+    }
+    let d = &outcome.done;
+    let comm = d.comm.unwrap_or_default();
+    let nnz: f64 = outcome.epochs.iter().map(|e| e.nnz as f64).sum();
+    let mut line = format!(
+        "{} {} | {} across {size} ranks | {} | comm {:.3} s, {:.1} MB on rank 0 | lr {}{} | objective {:.6}",
+        d.model,
+        d.optimizer,
+        scheme.name(),
+        run_summary(
+            d.scheme,
+            d.threads,
+            d.oversubscribed,
+            d.epochs,
+            d.train_seconds,
+            &format!("{:.1} M nnz/s", nnz / d.train_seconds.max(1e-12) / 1e6)
+        ),
+        comm.comm_seconds,
+        comm.comm_bytes as f64 / 1e6,
+        d.lr,
+        if d.averaged { " | averaged" } else { "" },
+        d.objective,
+    );
+    if let (Some(l), Some(acc)) = (d.test_loss, d.test_accuracy) {
+        line.push_str(&format!(" | test loss {l:.4} accuracy {acc:.4}"));
+    }
+    finish(sink, line, None)
+}

@@ -1,0 +1,365 @@
+//! The MPI job: initialization, bounded collectives, the communication meter, and the
+//! epoch-end exchange of the allreduce schemes (average, easgd).
+//!
+//! Every blocking MPI call of this crate goes through a non-blocking request polled
+//! against a deadline ([`Job::wait`]): a rank that died or hangs makes the others abort
+//! the job with a message naming the waiting rank and what it waited for, instead of
+//! hanging. Only the thread that runs [`crate::distributed::fit`] calls MPI (the engine's
+//! worker threads never do), which is what `MPI_THREAD_SERIALIZED` asks of us.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mpi::collective::SystemOperation;
+use mpi::environment::Universe;
+use mpi::topology::SimpleCommunicator;
+use mpi::traits::*;
+
+use super::{DistConfig, DistScheme};
+use crate::error::{Error, Result};
+use crate::train::CommStats;
+
+/// This process's place in an MPI job. Created once per process by [`Job::init`]; MPI is
+/// finalized when it is dropped.
+pub struct Job {
+    world: SimpleCommunicator,
+    /// Held by every MPI call (see [`Job::mpi`]).
+    serial: Mutex<()>,
+    rank: usize,
+    size: usize,
+    local_rank: usize,
+    local_size: usize,
+    meter: Mutex<CommStats>,
+    _universe: Universe,
+}
+
+// SAFETY: `Job` is `Sync` so that the engine's task, which holds a reference to it, can
+// be shared with the worker threads. The communicator inside (an opaque handle) is used
+// only through `Job::mpi`, which holds `serial` for the whole call, so no two threads
+// ever call MPI at once; MPI was initialized with `MPI_THREAD_SERIALIZED` (checked in
+// `Job::init`), which allows calls from any thread under that condition. The universe is
+// only dropped (finalizing MPI) with the `Job`, once no reference remains.
+unsafe impl Sync for Job {}
+
+/// The communicator with the lock that serializes MPI calls (see [`Job::mpi`]).
+pub(super) struct Mpi<'a> {
+    _serial: std::sync::MutexGuard<'a, ()>,
+    world: &'a SimpleCommunicator,
+}
+
+impl std::ops::Deref for Mpi<'_> {
+    type Target = SimpleCommunicator;
+    fn deref(&self) -> &SimpleCommunicator {
+        self.world
+    }
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("rank", &self.rank)
+            .field("size", &self.size)
+            .field("local_rank", &self.local_rank)
+            .field("local_size", &self.local_size)
+            .finish()
+    }
+}
+
+impl Job {
+    /// Initializes MPI (a process started without `mpirun` is a job of one rank) and
+    /// shares this machine's cores among the job's ranks on it: each rank's default
+    /// thread count is its share, and its pinned threads start after the cores of the
+    /// ranks before it on the machine (so `mpirun` must not bind ranks itself:
+    /// `--bind-to none`).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when MPI was already initialized or cannot serialize calls from
+    /// several threads.
+    pub fn init() -> Result<Job> {
+        let (universe, threading) = mpi::initialize_with_threading(mpi::Threading::Serialized)
+            .ok_or_else(|| {
+                Error::config("distributed", "MPI is already initialized in this process")
+            })?;
+        if threading < mpi::Threading::Serialized {
+            return Err(Error::config(
+                "distributed",
+                "this MPI library cannot be called from a thread other than the main one",
+            ));
+        }
+        let world = universe.world();
+        let rank = world.rank() as usize;
+        let size = world.size() as usize;
+        let node = world.split_shared(world.rank());
+        let (local_rank, local_size) = (node.rank() as usize, node.size() as usize);
+        crate::engine::set_local_processes(local_size);
+        crate::engine::set_first_core(local_rank * crate::engine::cores());
+        Ok(Job {
+            world,
+            rank,
+            size,
+            local_rank,
+            local_size,
+            serial: Mutex::new(()),
+            meter: Mutex::new(CommStats::default()),
+            _universe: universe,
+        })
+    }
+
+    /// The communicator, for one MPI call or a sequence of them: the guard serializes
+    /// the calls of all threads, as `MPI_THREAD_SERIALIZED` requires.
+    pub(super) fn mpi(&self) -> Mpi<'_> {
+        Mpi {
+            _serial: self.serial.lock().unwrap_or_else(|e| e.into_inner()),
+            world: &self.world,
+        }
+    }
+
+    /// This rank (0-based).
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// Ranks in the job.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// This rank among the job's ranks on its machine, and their number.
+    pub fn local(&self) -> (usize, usize) {
+        (self.local_rank, self.local_size)
+    }
+
+    /// Ends the whole job with exit code `code` (`MPI_Abort`): every rank is killed.
+    pub fn abort(&self, code: i32) -> ! {
+        // Not through `mpi()`: the lock may be held by the caller, and the job ends.
+        self.world.abort(code)
+    }
+
+    /// Counts `bytes` communicated in `seconds`.
+    pub(super) fn count(&self, bytes: usize, seconds: f64) {
+        let mut m = self.meter.lock().unwrap_or_else(|e| e.into_inner());
+        m.comm_bytes += bytes as u64;
+        m.comm_seconds += seconds;
+    }
+
+    /// What was communicated since the last call, for `scheme`.
+    pub(super) fn take_stats(&self, scheme: DistScheme) -> CommStats {
+        let mut m = self.meter.lock().unwrap_or_else(|e| e.into_inner());
+        let out = CommStats {
+            distributed: scheme.name(),
+            ranks: self.size,
+            ..*m
+        };
+        *m = CommStats::default();
+        out
+    }
+
+    /// Sums `v` over the ranks in place (bounded wait).
+    pub(super) fn sum_f64(&self, v: &mut [f64], timeout: Duration, what: &str) {
+        let send = v.to_vec();
+        let start = Instant::now();
+        let world = self.mpi();
+        mpi::request::scope(|scope| {
+            let mut req =
+                Some(world.immediate_all_reduce_into(scope, &send[..], v, SystemOperation::sum()));
+            wait(self.rank, self.size, &world, timeout, what, || {
+                match req.take().map(|r| r.test()) {
+                    Some(Ok(_)) | None => true,
+                    Some(Err(r)) => {
+                        req = Some(r);
+                        false
+                    }
+                }
+            });
+        });
+        self.count(
+            2 * std::mem::size_of_val(&send[..]),
+            start.elapsed().as_secs_f64(),
+        );
+    }
+
+    /// Rank 0's `v` on every rank (bounded wait).
+    pub(super) fn broadcast_f32(&self, v: &mut [f32], timeout: Duration, what: &str) {
+        let start = Instant::now();
+        let bytes = std::mem::size_of_val(v);
+        let world = self.mpi();
+        mpi::request::scope(|scope| {
+            let mut req = Some(world.process_at_rank(0).immediate_broadcast_into(scope, v));
+            wait(self.rank, self.size, &world, timeout, what, || {
+                match req.take().map(|r| r.test()) {
+                    Some(Ok(_)) | None => true,
+                    Some(Err(r)) => {
+                        req = Some(r);
+                        false
+                    }
+                }
+            });
+        });
+        self.count(bytes, start.elapsed().as_secs_f64());
+    }
+
+    /// The smallest of the ranks' `x`.
+    pub(super) fn min(&self, x: f64, timeout: Duration, what: &str) -> Result<f64> {
+        let mut v = [-x];
+        self.max_in_place(&mut v, timeout, what);
+        Ok(-v[0])
+    }
+
+    fn max_in_place(&self, v: &mut [f64], timeout: Duration, what: &str) {
+        let send = v.to_vec();
+        let world = self.mpi();
+        mpi::request::scope(|scope| {
+            let mut req =
+                Some(world.immediate_all_reduce_into(scope, &send[..], v, SystemOperation::max()));
+            wait(self.rank, self.size, &world, timeout, what, || {
+                match req.take().map(|r| r.test()) {
+                    Some(Ok(_)) | None => true,
+                    Some(Err(r)) => {
+                        req = Some(r);
+                        false
+                    }
+                }
+            });
+        });
+    }
+
+    /// The sum of the ranks' `x`.
+    pub(super) fn sum_usize(&self, x: usize, timeout: Duration) -> Result<usize> {
+        let mut v = [x as f64];
+        self.sum_f64(&mut v, timeout, "summing the rows of the shards");
+        Ok(v[0] as usize)
+    }
+}
+
+/// Polls `done` until it says true, for at most `timeout`; past it, prints what rank
+/// `rank` of `size` waited for and aborts the job on `world` (exit code 3).
+pub(super) fn wait(
+    rank: usize,
+    size: usize,
+    world: &SimpleCommunicator,
+    timeout: Duration,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+) {
+    let start = Instant::now();
+    let mut spins = 0u32;
+    while !done() {
+        if start.elapsed() > timeout {
+            eprintln!(
+                "error: rank {rank} of {size}: no answer within {} s while {what}; another rank died or hangs (raise --comm-timeout if it is only slow)",
+                timeout.as_secs_f64()
+            );
+            world.abort(3);
+        }
+        spins += 1;
+        if spins < 1000 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+}
+
+/// The epoch-end exchange of the allreduce schemes (average, easgd).
+pub(super) struct Elastic<'a> {
+    job: &'a Job,
+    dist: DistConfig,
+    /// EASGD's center x̃ (bias last), the same on every rank; empty until the first epoch.
+    center: Mutex<Vec<f64>>,
+    /// A stop requested on this rank, and the job's agreement on stopping.
+    want_stop: &'a AtomicBool,
+    agreed: &'a AtomicBool,
+}
+
+impl<'a> Elastic<'a> {
+    pub(super) fn new(
+        job: &'a Job,
+        dist: &DistConfig,
+        want_stop: &'a AtomicBool,
+        agreed: &'a AtomicBool,
+    ) -> Self {
+        Elastic {
+            job,
+            dist: *dist,
+            center: Mutex::new(Vec::new()),
+            want_stop,
+            agreed,
+        }
+    }
+}
+
+impl crate::train::Exchange for Elastic<'_> {
+    fn sum(&self, v: &mut [f64]) -> Result<()> {
+        self.job
+            .sum_f64(v, self.dist.timeout, "summing the epoch's figures");
+        Ok(())
+    }
+
+    fn exchange(&self, epoch: usize, iterate: &mut [f32], model: &mut [f32]) -> Result<()> {
+        let (job, p) = (self.job, self.job.size() as f64);
+        if let Some((r, d)) = self.dist.slow
+            && r == job.rank()
+        {
+            std::thread::sleep(d);
+        }
+        let what = format!("exchanging the models after epoch {}", epoch + 1);
+        let n = iterate.len();
+        match self.dist.scheme {
+            DistScheme::Average => {
+                // One allreduce: the iterates, the evaluated models, the stop flag.
+                let mut v: Vec<f64> = iterate
+                    .iter()
+                    .chain(model.iter())
+                    .map(|&x| f64::from(x))
+                    .collect();
+                v.push(f64::from(u8::from(self.want_stop.load(Ordering::Relaxed))));
+                job.sum_f64(&mut v, self.dist.timeout, &what);
+                for (x, s) in iterate.iter_mut().zip(&v[..n]) {
+                    *x = (s / p) as f32;
+                }
+                for (x, s) in model.iter_mut().zip(&v[n..2 * n]) {
+                    *x = (s / p) as f32;
+                }
+                self.agreed.store(v[2 * n] > 0.0, Ordering::Relaxed);
+            }
+            DistScheme::Easgd => {
+                let alpha = f64::from(self.dist.alpha.unwrap_or(0.9 / p as f32));
+                let mut center = self.center.lock().unwrap_or_else(|e| e.into_inner());
+                if center.is_empty() {
+                    // Every rank starts from the same weights (zero): so does the center.
+                    center.resize(n, 0.0);
+                }
+                // diff_i = α(x^i − x̃); x^i −= diff_i; x̃ += Σ_i diff_i.
+                let mut diff: Vec<f64> = iterate
+                    .iter()
+                    .zip(center.iter())
+                    .map(|(&x, &c)| alpha * (f64::from(x) - c))
+                    .collect();
+                for (x, d) in iterate.iter_mut().zip(&diff) {
+                    *x = (f64::from(*x) - d) as f32;
+                }
+                diff.push(f64::from(u8::from(self.want_stop.load(Ordering::Relaxed))));
+                job.sum_f64(&mut diff, self.dist.timeout, &what);
+                for (c, d) in center.iter_mut().zip(&diff[..n]) {
+                    *c += d;
+                }
+                for (m, &c) in model.iter_mut().zip(center.iter()) {
+                    *m = c as f32;
+                }
+                self.agreed.store(diff[n] > 0.0, Ordering::Relaxed);
+            }
+            DistScheme::Downpour | DistScheme::DelayTolerant => {
+                return Err(Error::config(
+                    "distributed",
+                    "a served scheme has no epoch-end exchange (a bug)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> CommStats {
+        self.job.take_stats(self.dist.scheme)
+    }
+}

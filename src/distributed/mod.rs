@@ -1,0 +1,287 @@
+//! Training across processes on MPI (the `distributed` feature): `mpirun -n P wildsgd
+//! train --distributed SCHEME ...`. MPI (rsmpi over the system's Open MPI) is the only
+//! transport; nothing here opens a socket.
+//!
+//! Each rank trains on its shard of the rows (rank r keeps rows r, r + P, r + 2P, …),
+//! and the scheme says how the ranks' models meet (ALGORITHMS.md §6–§8):
+//!
+//! - [`DistScheme::Average`]: each rank runs the engine (its Hogwild! threads, pinned)
+//!   for an epoch, then an allreduce averages the ranks' weights and their averaged
+//!   iterates (model averaging with τ = one epoch).
+//! - [`DistScheme::Easgd`]: synchronous Elastic Averaging SGD with τ = one epoch: each
+//!   rank's weights x^i move by α(x̃ − x^i) toward the center x̃, which moves by the sum
+//!   of those pulls (an allreduce); the model is the center.
+//! - [`DistScheme::Downpour`]: rank 0 serves the parameters and applies AdaGrad to every
+//!   gradient pushed to it; every rank (rank 0 too, on the served parameters directly)
+//!   fetches the parameters its next `n_fetch` rows need and pushes its rows' gradients
+//!   every `n_push` rows, with point-to-point messages.
+//! - [`DistScheme::DelayTolerant`]: the same server with AdaptiveRevision (§6) instead of
+//!   AdaGrad: a fetch returns (x, ḡ), a push sends each gradient with the ḡ it was
+//!   computed against, so the server adapts to the real delay of each gradient.
+//!
+//! Failures: every wait on another rank is bounded ([`DistConfig::timeout`]); a rank
+//! that fails or waits too long prints an error naming itself and what it waited for,
+//! and aborts the job (`MPI_Abort`), so `mpirun` exits non-zero and no rank hangs. Only
+//! rank 0 writes the model and the report, after the last epoch (atomically, as every
+//! run does), so a failed job leaves no half-written output.
+
+mod comm;
+mod server;
+
+use std::time::Duration;
+
+use crate::data::SparseDataset;
+use crate::error::{Error, Result};
+use crate::train::{Progress, TrainConfig, TrainOutcome};
+
+pub use comm::Job;
+
+/// How the ranks' models meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DistScheme {
+    /// Model averaging every epoch (allreduce).
+    Average,
+    /// Synchronous Elastic Averaging SGD, τ = one epoch (allreduce).
+    Easgd,
+    /// A parameter server on rank 0 applying AdaGrad (point-to-point).
+    Downpour,
+    /// A parameter server on rank 0 applying AdaptiveRevision (point-to-point).
+    DelayTolerant,
+}
+
+impl DistScheme {
+    /// Every scheme, in the CLI's order.
+    pub const ALL: [DistScheme; 4] = [
+        DistScheme::Average,
+        DistScheme::Easgd,
+        DistScheme::Downpour,
+        DistScheme::DelayTolerant,
+    ];
+
+    /// The CLI's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            DistScheme::Average => "average",
+            DistScheme::Easgd => "easgd",
+            DistScheme::Downpour => "downpour",
+            DistScheme::DelayTolerant => "delay-tolerant",
+        }
+    }
+
+    /// The scheme called `name`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the schemes when `name` is none of them.
+    pub fn from_name(name: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| {
+                Error::config(
+                    "distributed",
+                    format!(
+                        "unknown scheme `{name}` (expected one of: {})",
+                        Self::ALL.map(|s| s.name()).join(", ")
+                    ),
+                )
+            })
+    }
+
+    /// Whether rank 0 serves the parameters (downpour, delay-tolerant).
+    pub fn served(self) -> bool {
+        matches!(self, DistScheme::Downpour | DistScheme::DelayTolerant)
+    }
+}
+
+/// Settings of a run across processes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DistConfig {
+    /// The scheme.
+    pub scheme: DistScheme,
+    /// EASGD's elastic rate α = ηρ; `None` takes β/P with β = 0.9 (the paper's choice).
+    pub alpha: Option<f32>,
+    /// Downpour, delay-tolerant: rows between two pushes of a rank's gradients.
+    pub n_push: usize,
+    /// Downpour, delay-tolerant: rows between two fetches of the parameters (a multiple
+    /// of `n_push`).
+    pub n_fetch: usize,
+    /// Testing: this rank sleeps this long before each push (downpour, delay-tolerant) or
+    /// each epoch's exchange (average, easgd): a slow worker.
+    pub slow: Option<(usize, Duration)>,
+    /// The longest wait for another rank before the job is aborted.
+    pub timeout: Duration,
+}
+
+/// Default rows between pushes: on 47,000 features and 75 non-zeros a row, a push of 64
+/// rows' gradients is about 40 KB, and the round trip costs about as much as the rows.
+pub const DEFAULT_N_PUSH: usize = 64;
+
+/// Default bound on any wait for another rank.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl Default for DistConfig {
+    fn default() -> Self {
+        DistConfig {
+            scheme: DistScheme::Average,
+            alpha: None,
+            n_push: DEFAULT_N_PUSH,
+            n_fetch: DEFAULT_N_PUSH,
+            slow: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+impl DistConfig {
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the bad field.
+    pub fn check(&self) -> Result<()> {
+        if let Some(a) = self.alpha
+            && !(a.is_finite() && a > 0.0 && a <= 1.0)
+        {
+            return Err(Error::config(
+                "alpha",
+                format!("must be in (0, 1], got {a}"),
+            ));
+        }
+        if self.n_push == 0 {
+            return Err(Error::config("n_push", "must be at least 1"));
+        }
+        if self.n_fetch == 0 || !self.n_fetch.is_multiple_of(self.n_push) {
+            return Err(Error::config(
+                "n_fetch",
+                format!(
+                    "must be a positive multiple of n_push ({}), got {}",
+                    self.n_push, self.n_fetch
+                ),
+            ));
+        }
+        if self.timeout.is_zero() {
+            return Err(Error::config("timeout", "must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// Rank `rank`'s shard of `data` out of `ranks`: rows rank, rank + ranks, … (every
+/// rank gets the same columns, and classes spread evenly even in a sorted file).
+///
+/// # Errors
+/// [`Error::Config`] when there are fewer rows than ranks.
+pub fn shard(data: &SparseDataset, rank: usize, ranks: usize) -> Result<SparseDataset> {
+    if data.rows() < ranks {
+        return Err(Error::config(
+            "data",
+            format!("{} rows cannot be shared among {ranks} ranks", data.rows()),
+        ));
+    }
+    let rows: Vec<usize> = (rank..data.rows()).step_by(ranks).collect();
+    Ok(data.select(&rows))
+}
+
+/// Trains on this rank's `shard` with the other ranks of `job` under `dist`, evaluating
+/// on `valid` (given on rank 0 at least). Every rank returns the same model and reports
+/// (the job's); each report's `comm` says what this rank communicated.
+///
+/// `cfg.lr` left to `None` is calibrated on each rank's shard and the smallest rate is
+/// taken. Early stopping is not supported across ranks; `progress` breaking stops the
+/// job after the epoch on which any rank asked.
+///
+/// # Errors
+/// [`Error::Config`] for bad settings; the errors of training. A rank that waits on
+/// another past `dist.timeout` aborts the job (it does not return).
+pub fn fit(
+    job: &Job,
+    shard: &SparseDataset,
+    valid: Option<&SparseDataset>,
+    cfg: &TrainConfig,
+    dist: &DistConfig,
+    mut progress: impl FnMut(Progress<'_>) -> std::ops::ControlFlow<()>,
+) -> Result<TrainOutcome> {
+    dist.check()?;
+    cfg.check()?;
+    if cfg.solver != crate::train::Solver::Primal {
+        return Err(Error::config(
+            "solver",
+            "runs across processes use the primal solver (stochastic updates); dual-cd and saga run on one process",
+        ));
+    }
+    if cfg.early_stop.is_some() {
+        return Err(Error::config(
+            "early_stop",
+            "is not supported across processes (use --tol)",
+        ));
+    }
+    if shard.rows() == 0 {
+        return Err(Error::config("train", "this rank's shard has no rows"));
+    }
+    let mut cfg = cfg.clone();
+    if dist.scheme.served() {
+        cfg.optimizer = match cfg.optimizer {
+            a @ crate::optim::OptimizerKind::AdaGrad(_) => a,
+            _ => {
+                return Err(Error::config(
+                    "optimizer",
+                    format!(
+                        "{} applies AdaGrad on the server (ALGORITHMS.md §6, §7): use adagrad",
+                        dist.scheme.name()
+                    ),
+                ));
+            }
+        };
+    }
+    if dist.scheme.served() && cfg.l1 > 0.0 {
+        return Err(Error::config(
+            "l1",
+            format!("is not supported by {} (L2 only)", dist.scheme.name()),
+        ));
+    }
+    // λ's default (1/n) is over the job's rows, not the shard's.
+    let total_rows = job.sum_usize(shard.rows(), dist.timeout)?;
+    cfg.l2 = Some(cfg.effective_l2(total_rows));
+    let calibrated = cfg.lr.is_none();
+    if calibrated {
+        let mine = f64::from(crate::train::calibrate(shard, &cfg)?);
+        cfg.lr = Some(job.min(mine, dist.timeout, "agreeing on the calibrated rate")? as f32);
+    }
+    let want_stop = std::sync::atomic::AtomicBool::new(false);
+    let agreed = std::sync::atomic::AtomicBool::new(false);
+    let stop = std::cell::Cell::new(false);
+    let mut report = |p: Progress<'_>| {
+        let epoch_end = matches!(p, Progress::Epoch(_));
+        if progress(p).is_break() {
+            want_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        // Ranks stop together: after the epoch whose exchange found a stop request.
+        if epoch_end && agreed.load(std::sync::atomic::Ordering::Relaxed) {
+            stop.set(true);
+        }
+    };
+    let mut out = if dist.scheme.served() {
+        server::fit(
+            job,
+            shard,
+            valid,
+            &cfg,
+            dist,
+            &want_stop,
+            &agreed,
+            &mut report,
+            &stop,
+        )?
+    } else {
+        let x = comm::Elastic::new(job, dist, &want_stop, &agreed);
+        crate::train::fit_exchanging(shard, valid, &cfg, &x, &mut report, &stop)?
+    };
+    out.done.lr_calibrated = calibrated;
+    if let Some(meta) = out.model.meta.as_object_mut() {
+        meta.insert("lr_calibrated".into(), calibrated.into());
+        meta.insert("distributed".into(), dist.scheme.name().into());
+        meta.insert("ranks".into(), job.size().into());
+        meta.insert("train_rows".into(), total_rows.into());
+    }
+    Ok(out)
+}
