@@ -374,3 +374,25 @@ fn bench_prints_table_csv_events_and_chart() {
     assert_eq!(fs::read_to_string(&csv).unwrap().lines().count(), 1 + 7);
     assert!(fs::read_to_string(&svg).unwrap().contains("hogwild"));
 }
+
+#[test]
+fn distributed_flags_say_what_they_need() {
+    let train = arg(&bundled("a9a/a9a.t"));
+    // Without the feature, `--distributed` names the build that has it.
+    #[cfg(not(feature = "distributed"))]
+    {
+        let o = wildsgd(["train", "--data", &train, "--distributed", "average", "-q"]);
+        let err = assert_bad_input(&o);
+        assert!(err.contains("--features distributed"), "{err}");
+    }
+    // The schemes' own settings apply only to runs across processes.
+    let o = wildsgd(["train", "--data", &train, "--n-push", "8", "-q"]);
+    let err = assert_bad_input(&o);
+    assert!(
+        err.contains("--n-push") && err.contains("--distributed"),
+        "{err}"
+    );
+    let o = wildsgd(["train", "--data", &train, "--distributed", "ring", "-q"]);
+    let err = assert_bad_input(&o);
+    assert!(err.contains("'ring'") && err.contains("--distributed"), "{err}");
+}

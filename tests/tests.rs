@@ -4,6 +4,8 @@
 mod cli;
 mod cli_train;
 mod corpus;
+#[cfg(feature = "distributed")]
+mod distributed;
 mod dual;
 mod engine;
 mod hardening;

@@ -154,7 +154,7 @@ impl DistConfig {
             return Err(Error::config(
                 "n_fetch",
                 format!(
-                    "must be a positive multiple of n_push ({}), got {}",
+                    "must be a positive multiple of `n_push` ({}), got {}",
                     self.n_push, self.n_fetch
                 ),
             ));

@@ -536,7 +536,7 @@ pub(super) fn fit(
         classes: shard.classes(),
     };
     let mut history: Vec<EpochReport> = Vec::new();
-    let mut total = crate::train::CommStats::default();
+    let mut total = job.take_stats(dist.scheme);
     let driven = crate::driver::drive(&plan, stop, |epoch, lr, _keep| {
         let start = Instant::now();
         let (loss, updates) = run.epoch(epoch, lr, &mut |done| {

@@ -39,6 +39,7 @@ const MENTIONED: &[(&str, &str)] = &[
     ("items", "--items"),
     ("density", "--density"),
     ("valid", "--test or --holdout"),
+    ("n_push", "--n-push"),
 ];
 
 /// The flag (without dashes) that sets the library setting `name`.

@@ -151,7 +151,7 @@ fn run_rank(a: &TrainArgs, scheme: &str, job: &Job) -> Result<()> {
     let comm = d.comm.unwrap_or_default();
     let nnz: f64 = outcome.epochs.iter().map(|e| e.nnz as f64).sum();
     let mut line = format!(
-        "{} {} | {} across {size} ranks | {} | comm {:.3} s, {:.1} MB on rank 0 | lr {}{} | objective {:.6}",
+        "{} {} | {} across {size} ranks | {} | comm {:.3} s, {} on rank 0 | lr {}{} | objective {:.6}",
         d.model,
         d.optimizer,
         scheme.name(),
@@ -164,7 +164,7 @@ fn run_rank(a: &TrainArgs, scheme: &str, job: &Job) -> Result<()> {
             &format!("{:.1} M nnz/s", nnz / d.train_seconds.max(1e-12) / 1e6)
         ),
         comm.comm_seconds,
-        comm.comm_bytes as f64 / 1e6,
+        bytes(comm.comm_bytes),
         d.lr,
         if d.averaged { " | averaged" } else { "" },
         d.objective,
@@ -173,4 +173,18 @@ fn run_rank(a: &TrainArgs, scheme: &str, job: &Job) -> Result<()> {
         line.push_str(&format!(" | test loss {l:.4} accuracy {acc:.4}"));
     }
     finish(sink, line, None)
+}
+
+/// A byte count for people: `812 B`, `40.1 KB`, `566.9 MB`.
+fn bytes(b: u64) -> String {
+    let b = b as f64;
+    if b < 1e3 {
+        format!("{b} B")
+    } else if b < 1e6 {
+        format!("{:.1} KB", b / 1e3)
+    } else if b < 1e9 {
+        format!("{:.1} MB", b / 1e6)
+    } else {
+        format!("{:.2} GB", b / 1e9)
+    }
 }
