@@ -394,5 +394,8 @@ fn distributed_flags_say_what_they_need() {
     );
     let o = wildsgd(["train", "--data", &train, "--distributed", "ring", "-q"]);
     let err = assert_bad_input(&o);
-    assert!(err.contains("'ring'") && err.contains("--distributed"), "{err}");
+    assert!(
+        err.contains("'ring'") && err.contains("--distributed"),
+        "{err}"
+    );
 }

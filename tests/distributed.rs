@@ -6,7 +6,7 @@
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::util::{arg, bundled, stderr, stdout, wildsgd};
+use super::util::{arg, bundled, shared, stderr, stdout, wildsgd};
 
 /// `mpirun -n ranks wildsgd args` (oversubscribed when ranks exceed the cores, threads
 /// not bound by Open MPI: the engine pins its own).
@@ -338,7 +338,7 @@ fn a_rank_error_ends_the_job_naming_the_rank() {
     );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("adagrad"), "{}", stderr(&o));
-    // Matrix factorization does not run across ranks yet: said, not crashed.
+    // A ratings file takes dsgd, and LIBSVM data does not.
     let dir = tempfile::tempdir().unwrap();
     let ratings = dir.path().join("r.txt");
     std::fs::write(&ratings, "1 1 5\n1 2 3\n2 1 4\n2 2 1\n").unwrap();
@@ -354,11 +354,77 @@ fn a_rank_error_ends_the_job_naming_the_rank() {
         ],
     );
     assert!(!o.status.success());
+    assert!(stderr(&o).contains("with dsgd"), "{}", stderr(&o));
+    let o = mpirun(
+        2,
+        &["train", "--data", &train, "--distributed", "dsgd", "-q"],
+    );
+    assert!(!o.status.success());
     assert!(
         stderr(&o).contains("matrix factorization"),
         "{}",
         stderr(&o)
     );
+}
+
+/// One process's and `ranks` ranks' (dsgd) test RMSE on `train`/`test`, 20 epochs.
+fn mf_pair(train: &str, test: &str, ranks: usize) -> (f64, f64, serde_json::Value) {
+    let common = [
+        "train", "--data", train, "--test", test, "--epochs", "20", "--report", "-", "-q",
+    ];
+    let one = done(&wildsgd(common));
+    let mut args = common.to_vec();
+    args.extend(["--distributed", "dsgd"]);
+    let o = mpirun(ranks, &args);
+    let d = done(&o);
+    for e in events(&o).iter().filter(|e| e["event"] == "epoch") {
+        assert_eq!(e["ranks"], ranks);
+        assert!(e["comm_bytes"].as_u64().unwrap() > 0);
+    }
+    (
+        one["test_rmse"].as_f64().unwrap(),
+        d["test_rmse"].as_f64().unwrap(),
+        d,
+    )
+}
+
+#[test]
+fn dsgd_factorizes_across_ranks_as_one_process_does() {
+    // Low-rank generated ratings (always here), then MovieLens u1 (when shared).
+    let dir = tempfile::tempdir().unwrap();
+    let (train, test) = (dir.path().join("r.train"), dir.path().join("r.test"));
+    let all = dir.path().join("r.all");
+    let g = wildsgd([
+        "gen",
+        "ratings",
+        "--users",
+        "800",
+        "--items",
+        "500",
+        "--density",
+        "0.05",
+        "-q",
+        "-o",
+        &arg(&all),
+    ]);
+    assert!(g.status.success(), "{}", stderr(&g));
+    let text = std::fs::read_to_string(&all).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let cut = lines.len() * 4 / 5;
+    std::fs::write(&train, lines[..cut].join("\n")).unwrap();
+    std::fs::write(&test, lines[cut..].join("\n")).unwrap();
+    for ranks in [2, 3] {
+        let (one, many, d) = mf_pair(&arg(&train), &arg(&test), ranks);
+        assert!((many - one).abs() <= 0.01, "{ranks} ranks: {many} vs {one}");
+        assert_eq!(d["distributed"], "dsgd");
+    }
+    if let (Some(tr), Some(te)) = (
+        shared("movielens-100k/u1.base"),
+        shared("movielens-100k/u1.test"),
+    ) {
+        let (one, many, _) = mf_pair(&arg(&tr), &arg(&te), 2);
+        assert!((many - one).abs() <= 0.01, "MovieLens u1: {many} vs {one}");
+    }
 }
 
 #[test]

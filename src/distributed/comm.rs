@@ -349,10 +349,10 @@ impl crate::train::Exchange for Elastic<'_> {
                 }
                 self.agreed.store(diff[n] > 0.0, Ordering::Relaxed);
             }
-            DistScheme::Downpour | DistScheme::DelayTolerant => {
+            DistScheme::Downpour | DistScheme::DelayTolerant | DistScheme::Dsgd => {
                 return Err(Error::config(
                     "distributed",
-                    "a served scheme has no epoch-end exchange (a bug)",
+                    "this scheme has no epoch-end exchange of linear models (a bug)",
                 ));
             }
         }
@@ -361,5 +361,42 @@ impl crate::train::Exchange for Elastic<'_> {
 
     fn stats(&self) -> CommStats {
         self.job.take_stats(self.dist.scheme)
+    }
+}
+
+/// DSGD's exchange for matrix factorization (see [`crate::mf::Strata`]).
+pub(super) struct Strata<'a> {
+    pub(super) job: &'a Job,
+    pub(super) timeout: Duration,
+    pub(super) want_stop: &'a AtomicBool,
+    pub(super) agreed: &'a AtomicBool,
+}
+
+impl crate::mf::Strata for Strata<'_> {
+    fn place(&self) -> (usize, usize) {
+        (self.job.rank(), self.job.size())
+    }
+
+    fn sum(&self, v: &mut [f32]) {
+        let mut w: Vec<f64> = v.iter().map(|&x| f64::from(x)).collect();
+        self.job
+            .sum_f64(&mut w, self.timeout, "exchanging the factors of a stratum");
+        for (x, s) in v.iter_mut().zip(&w) {
+            *x = *s as f32;
+        }
+    }
+
+    fn sum_f64(&self, v: &mut [f64]) {
+        // The epoch's figures travel with the stop flag: every rank stops together.
+        let mut w = v.to_vec();
+        w.push(f64::from(u8::from(self.want_stop.load(Ordering::Relaxed))));
+        self.job
+            .sum_f64(&mut w, self.timeout, "summing the epoch's figures");
+        self.agreed.store(w[v.len()] > 0.0, Ordering::Relaxed);
+        v.copy_from_slice(&w[..v.len()]);
+    }
+
+    fn stats(&self) -> CommStats {
+        self.job.take_stats(DistScheme::Dsgd)
     }
 }

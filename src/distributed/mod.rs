@@ -18,6 +18,10 @@
 //! - [`DistScheme::DelayTolerant`]: the same server with AdaptiveRevision (§6) instead of
 //!   AdaGrad: a fetch returns (x, ḡ), a push sends each gradient with the ḡ it was
 //!   computed against, so the server adapts to the real delay of each gradient.
+//! - [`DistScheme::Dsgd`], matrix factorization ([`fit_mf`]): DSGD's strata (Gemulla et
+//!   al. 2011), the FPSG grid across ranks: rank r owns user block r, and in stratum s
+//!   it trains item block (r + s) mod P, so no two ranks touch the same factors at
+//!   once; the changed rows are exchanged (allreduce) after each stratum.
 //!
 //! Failures: every wait on another rank is bounded ([`DistConfig::timeout`]); a rank
 //! that fails or waits too long prints an error naming itself and what it waited for,
@@ -48,15 +52,18 @@ pub enum DistScheme {
     Downpour,
     /// A parameter server on rank 0 applying AdaptiveRevision (point-to-point).
     DelayTolerant,
+    /// Matrix factorization: DSGD's rotating strata (allreduce).
+    Dsgd,
 }
 
 impl DistScheme {
     /// Every scheme, in the CLI's order.
-    pub const ALL: [DistScheme; 4] = [
+    pub const ALL: [DistScheme; 5] = [
         DistScheme::Average,
         DistScheme::Easgd,
         DistScheme::Downpour,
         DistScheme::DelayTolerant,
+        DistScheme::Dsgd,
     ];
 
     /// The CLI's name.
@@ -66,6 +73,7 @@ impl DistScheme {
             DistScheme::Easgd => "easgd",
             DistScheme::Downpour => "downpour",
             DistScheme::DelayTolerant => "delay-tolerant",
+            DistScheme::Dsgd => "dsgd",
         }
     }
 
@@ -203,6 +211,12 @@ pub fn fit(
 ) -> Result<TrainOutcome> {
     dist.check()?;
     cfg.check()?;
+    if dist.scheme == DistScheme::Dsgd {
+        return Err(Error::config(
+            "distributed",
+            "dsgd is for matrix factorization; linear models take average, easgd, downpour or delay-tolerant",
+        ));
+    }
     if cfg.solver != crate::train::Solver::Primal {
         return Err(Error::config(
             "solver",
@@ -282,6 +296,59 @@ pub fn fit(
         meta.insert("distributed".into(), dist.scheme.name().into());
         meta.insert("ranks".into(), job.size().into());
         meta.insert("train_rows".into(), total_rows.into());
+    }
+    Ok(out)
+}
+
+/// Matrix factorization across the ranks of `job` with DSGD's strata (`dist.scheme` must
+/// be [`DistScheme::Dsgd`]): every rank passes the same `train` (all the ratings: the
+/// strata split them) and returns the same model and reports. One thread per rank; SGD
+/// or AdaGrad.
+///
+/// # Errors
+/// [`Error::Config`] for bad settings; the errors of training. A rank that waits on
+/// another past `dist.timeout` aborts the job.
+pub fn fit_mf(
+    job: &Job,
+    train: &crate::data::RatingsDataset,
+    valid: Option<&crate::data::RatingsDataset>,
+    cfg: &crate::mf::MfConfig,
+    dist: &DistConfig,
+    mut progress: impl FnMut(crate::mf::MfProgress<'_>) -> std::ops::ControlFlow<()>,
+) -> Result<crate::mf::MfOutcome> {
+    dist.check()?;
+    cfg.check()?;
+    if dist.scheme != DistScheme::Dsgd {
+        return Err(Error::config(
+            "distributed",
+            format!(
+                "matrix factorization runs across ranks with dsgd, not {}",
+                dist.scheme.name()
+            ),
+        ));
+    }
+    let want_stop = std::sync::atomic::AtomicBool::new(false);
+    let agreed = std::sync::atomic::AtomicBool::new(false);
+    let stop = std::cell::Cell::new(false);
+    let x = comm::Strata {
+        job,
+        timeout: dist.timeout,
+        want_stop: &want_stop,
+        agreed: &agreed,
+    };
+    let mut report = |p: crate::mf::MfProgress<'_>| {
+        let epoch_end = matches!(p, crate::mf::MfProgress::Epoch(_));
+        if progress(p).is_break() {
+            want_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        if epoch_end && agreed.load(std::sync::atomic::Ordering::Relaxed) {
+            stop.set(true);
+        }
+    };
+    let mut out = crate::mf::fit_strata(train, valid, cfg, &x, &mut report, &stop)?;
+    if let Some(meta) = out.model.meta.as_object_mut() {
+        meta.insert("distributed".into(), "dsgd".into());
+        meta.insert("ranks".into(), job.size().into());
     }
     Ok(out)
 }

@@ -287,6 +287,10 @@ pub struct MfEpochReport {
     pub updates: u64,
     /// Ratings per second of training time.
     pub ratings_per_sec: f64,
+    /// What this epoch communicated, across MPI ranks (`ranks`, `comm_bytes`,
+    /// `comm_seconds`; the `distributed` feature).
+    #[serde(flatten)]
+    pub comm: Option<crate::train::CommStats>,
 }
 
 /// The end of a run (the `done` event of the JSON report).
@@ -334,6 +338,9 @@ pub struct MfDoneReport {
     pub rating_mean: f32,
     /// See `rating_mean`.
     pub rating_scale: f32,
+    /// What the run communicated over all epochs, across MPI ranks.
+    #[serde(flatten)]
+    pub comm: Option<crate::train::CommStats>,
 }
 
 /// What [`fit`] reports while it runs.
@@ -569,7 +576,44 @@ pub fn fit<R: crate::Flow>(
             stop.set(true);
         }
     };
-    fit_dyn(train, valid, cfg, &mut report, &stop)
+    fit_dyn(train, valid, cfg, &mut report, &stop, None)
+}
+
+/// Matrix factorization across the ranks of an MPI job (the `distributed` module),
+/// DSGD's strata (Gemulla et al. 2011): every rank holds the ratings and the same
+/// initial factors; users and items fall in `ranks` blocks each, and an epoch is
+/// `ranks` strata: in stratum s, rank r trains on the ratings of user block r and item
+/// block (r + s) mod ranks, so no two ranks touch the same user or item rows, and the
+/// changed rows are exchanged between strata.
+pub(crate) trait Strata: Sync {
+    /// This rank and the number of ranks.
+    fn place(&self) -> (usize, usize);
+    /// Sums `v` over the ranks, in place.
+    fn sum(&self, v: &mut [f32]);
+    /// Sums `v` over the ranks, in place.
+    fn sum_f64(&self, v: &mut [f64]);
+    /// What was communicated since the last call (reset by the call).
+    fn stats(&self) -> crate::train::CommStats;
+}
+
+/// [`fit`] across ranks with DSGD's strata (see [`Strata`]); one thread per rank.
+#[cfg_attr(not(feature = "distributed"), allow(dead_code))]
+pub(crate) fn fit_strata(
+    train: &RatingsDataset,
+    valid: Option<&RatingsDataset>,
+    cfg: &MfConfig,
+    strata: &dyn Strata,
+    progress: &mut dyn FnMut(MfProgress<'_>),
+    stop: &std::cell::Cell<bool>,
+) -> Result<MfOutcome> {
+    if !matches!(cfg.optimizer, MfOptimizer::Sgd | MfOptimizer::AdaGrad) || cfg.early_stop.is_some()
+    {
+        return Err(Error::config(
+            "optimizer",
+            "matrix factorization across ranks runs sgd or adagrad, without early stopping",
+        ));
+    }
+    fit_dyn(train, valid, cfg, progress, stop, Some(strata))
 }
 
 /// The body of [`fit`], not generic over the caller's callback.
@@ -580,6 +624,7 @@ fn fit_dyn(
     cfg: &MfConfig,
     progress: &mut dyn FnMut(MfProgress<'_>),
     stop: &std::cell::Cell<bool>,
+    strata: Option<&dyn Strata>,
 ) -> Result<MfOutcome> {
     check_inputs(train, valid, cfg)?;
     let (n, k) = (train.len(), cfg.rank);
@@ -589,8 +634,17 @@ fn fit_dyn(
     let (entries, t) = init_tables(train, cfg, mean, scale)?;
     let l2 = cfg.effective_l2();
 
-    let threads = cfg.engine.effective_threads();
-    let scheme = cfg.engine.scheme;
+    // Across ranks: one thread per rank, on the calling thread (it exchanges).
+    let threads = if strata.is_some() {
+        1
+    } else {
+        cfg.engine.effective_threads()
+    };
+    let scheme = if strata.is_some() {
+        MfScheme::Sequential
+    } else {
+        cfg.engine.scheme
+    };
     let pin = cfg.engine.pin && !cfg.engine.oversubscribed() && threads > 1;
     let nb = cfg.grid_for(threads);
     let grid =
@@ -638,6 +692,7 @@ fn fit_dyn(
         valid: valid_map.as_ref(),
         scale,
         l2: cfg.effective_l2(),
+        strata: strata.map(|x| (x, my_strata(&entries, x.place()))),
     };
     let place = crate::driver::Placement {
         inline: scheme == MfScheme::Sequential || threads == 1,
@@ -652,6 +707,7 @@ fn fit_dyn(
         })?;
     let last = driven.best.is_none().then(|| snapshot(&t));
     let summary = Summary {
+        strata,
         scheme,
         threads,
         nb,
@@ -721,7 +777,9 @@ fn init_tables(
 }
 
 /// What the summary of an mf run reports besides the epochs.
-struct Summary {
+struct Summary<'a> {
+    /// The exchange across ranks, when there is one.
+    strata: Option<&'a dyn Strata>,
     scheme: MfScheme,
     threads: usize,
     nb: usize,
@@ -743,7 +801,7 @@ fn finish(
     reports: Vec<MfEpochReport>,
     last: Option<MfModel>,
     (rated_offsets, rated_items, meta): (Vec<u64>, Vec<u32>, serde_json::Value),
-    sm: &Summary,
+    sm: &Summary<'_>,
 ) -> Result<MfOutcome> {
     let (total, stopped_early) = (driven.train_seconds, driven.stopped_early);
     let (mut model, best_epoch) = match driven.best {
@@ -805,6 +863,12 @@ fn finish(
         blocks: (sm.scheme == MfScheme::Block).then_some(sm.nb),
         rating_mean: sm.mean,
         rating_scale: sm.scale,
+        comm: sm.strata.map(|x| {
+            reports
+                .iter()
+                .filter_map(|r| r.comm)
+                .fold(x.stats(), crate::train::CommStats::plus)
+        }),
     };
     Ok(MfOutcome {
         model,
@@ -1000,6 +1064,33 @@ struct Mf<'a> {
     valid: Option<&'a model::Resolved<'a>>,
     scale: f32,
     l2: f32,
+    /// Across ranks: the exchange and this rank's ratings of each stratum.
+    strata: Option<(&'a dyn Strata, Vec<Vec<Entry>>)>,
+}
+
+/// Rank `r`'s ratings of each of the `p` strata, in the entries' (shuffled) order:
+/// stratum s holds the ratings of users u ≡ r and items i ≡ r + s (mod p).
+fn my_strata(entries: &[Entry], (r, p): (usize, usize)) -> Vec<Vec<Entry>> {
+    let mut out = vec![Vec::new(); p];
+    for e in entries {
+        if e.u as usize % p == r {
+            out[(e.i as usize % p + p - r) % p].push(*e);
+        }
+    }
+    out
+}
+
+/// Sums the changes of `table` since `before` over the ranks, and applies the sum: a
+/// row changed by one rank only (DSGD's strata) ends with that rank's value everywhere.
+fn merge_changes(table: &Table, before: &[f32], x: &dyn Strata) {
+    let mut d: Vec<f32> = table
+        .to_vec()
+        .iter()
+        .zip(before)
+        .map(|(a, b)| a - b)
+        .collect();
+    x.sum(&mut d);
+    table.set_all(before.iter().zip(&d).map(|(b, d)| b + d));
 }
 
 /// What every worker gets for an epoch.
@@ -1048,6 +1139,9 @@ impl crate::driver::Task for Mf<'_> {
     }
 
     fn work(&self, worker: &mut (usize, Vec<f32>), job: MfJob, tick: &mut dyn FnMut(usize)) -> f64 {
+        if let Some((x, mine)) = &self.strata {
+            return self.strata_epoch(*x, mine, &job, tick);
+        }
         match (&job.sched, self.grid) {
             (Some(sched), Some(g)) => self.blocks(sched, g, &job, tick),
             _ => self.chunks(worker, &job, tick),
@@ -1066,7 +1160,11 @@ impl crate::driver::Task for Mf<'_> {
         parts: Vec<f64>,
         seconds: f64,
     ) -> Result<(crate::driver::Epoch<MfModel>, MfEpochReport)> {
-        let se: f64 = parts.iter().sum();
+        let mut se = [parts.iter().sum::<f64>()];
+        if let Some((x, _)) = &self.strata {
+            x.sum_f64(&mut se);
+        }
+        let se = se[0];
         let n = self.entries.len();
         if !se.is_finite() {
             return Err(Error::Diverged {
@@ -1094,6 +1192,7 @@ impl crate::driver::Task for Mf<'_> {
             test_mae,
             updates: n as u64,
             ratings_per_sec: n as f64 / seconds.max(1e-12),
+            comm: self.strata.as_ref().map(|(x, _)| x.stats()),
         };
         let ep = crate::driver::Epoch {
             seconds,
@@ -1108,6 +1207,39 @@ impl crate::driver::Task for Mf<'_> {
 }
 
 impl Mf<'_> {
+    /// One epoch of DSGD across ranks (see [`Strata`]): this rank's ratings of each
+    /// stratum in turn, the item rows exchanged after each stratum, the user rows after
+    /// the last.
+    fn strata_epoch(
+        &self,
+        x: &dyn Strata,
+        mine: &[Vec<Entry>],
+        job: &MfJob,
+        tick: &mut dyn FnMut(usize),
+    ) -> f64 {
+        let t = self.tables;
+        let users = (t.uf.to_vec(), t.ua.to_vec());
+        let (mut se, mut done) = (0.0, 0usize);
+        for stratum in mine {
+            let items = (t.itf.to_vec(), t.ia.to_vec());
+            // SAFETY: one thread per rank (the run is inline), so these rows are this
+            // thread's alone; the indices come from the training data the tables were
+            // sized for.
+            se += unsafe {
+                self.pass
+                    .exclusive(stratum, job.lr, job.t_base + done as u64)
+            };
+            done += stratum.len();
+            merge_changes(&t.itf, &items.0, x);
+            merge_changes(&t.ia, &items.1, x);
+            self.done.store(done, Relaxed);
+            tick(done);
+        }
+        merge_changes(&t.uf, &users.0, x);
+        merge_changes(&t.ua, &users.1, x);
+        se
+    }
+
     /// The chunk at position `c` of the entries.
     fn chunk(&self, c: u32) -> &[Entry] {
         let s = c as usize * CHUNK;

@@ -96,6 +96,17 @@ impl Table {
         }
     }
 
+    /// Sets every cell, row-major, from `values` (as many as the cells).
+    #[cfg_attr(not(feature = "distributed"), allow(dead_code))]
+    pub(crate) fn set_all(&self, values: impl Iterator<Item = f32>) {
+        for (c, v) in self.cells[self.offset..self.offset + self.rows * self.width]
+            .iter()
+            .zip(values)
+        {
+            c.store(v, Relaxed);
+        }
+    }
+
     /// A copy of every cell, row-major.
     pub(crate) fn to_vec(&self) -> Vec<f32> {
         self.cells[self.offset..self.offset + self.rows * self.width]

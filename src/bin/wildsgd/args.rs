@@ -388,8 +388,8 @@ pub struct TrainArgs {
 /// build with `--features distributed`).
 #[derive(Debug, Clone, Args)]
 pub struct DistArgs {
-    /// Train across the MPI ranks of this job with this scheme: average, easgd, downpour or delay-tolerant (run under mpirun; see README).
-    #[arg(long, value_name = "SCHEME", value_parser = clap::builder::PossibleValuesParser::new(["average", "easgd", "downpour", "delay-tolerant"]))]
+    /// Train across the MPI ranks of this job with this scheme: average, easgd, downpour or delay-tolerant for linear models, dsgd for mf (run under mpirun; see README).
+    #[arg(long, value_name = "SCHEME", value_parser = clap::builder::PossibleValuesParser::new(["average", "easgd", "downpour", "delay-tolerant", "dsgd"]))]
     pub distributed: Option<String>,
     /// easgd: the elastic rate α in (0, 1] [default: 0.9 / ranks].
     #[arg(long, value_name = "A")]

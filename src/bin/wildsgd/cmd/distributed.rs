@@ -11,10 +11,13 @@ use wildsgd::distributed::{self, DistConfig, DistScheme, Job};
 use wildsgd::train::Progress;
 
 use super::train::{
-    Kind, Loaded, ReportSink, check_flags, config, event, finish, load_any, reported, run_summary,
+    Kind, Loaded, ReportSink, check_flags, config, event, finish, load_any, mf_config, reported,
+    run_summary,
 };
 use crate::args::{SchemeArg, TrainArgs};
-use wildsgd::model::save_model;
+use wildsgd::data::RatingsDataset;
+use wildsgd::mf::MfProgress;
+use wildsgd::model::{save_mf_model, save_model};
 
 /// The library's settings from the flags.
 fn dist_config(a: &TrainArgs, scheme: DistScheme) -> Result<DistConfig> {
@@ -94,13 +97,7 @@ fn run_rank(a: &TrainArgs, scheme: &str, job: &Job) -> Result<()> {
     let (rank, size) = (job.rank(), job.size());
     let (all, valid) = match load_any(&a.data, &a.opts)? {
         Loaded::Sparse(t, v) => (t, v),
-        Loaded::Ratings(..) => {
-            return Err(wildsgd::Error::config(
-                "distributed",
-                "matrix factorization does not run across processes yet; train it on one machine (--scheme block)",
-            )
-            .into());
-        }
+        Loaded::Ratings(t, v) => return run_mf(a, &dist, job, &t, v.as_ref()),
     };
     let name = a
         .optimizer
@@ -187,4 +184,92 @@ fn bytes(b: u64) -> String {
     } else {
         format!("{:.2} GB", b / 1e9)
     }
+}
+
+/// Matrix factorization across the job's ranks (dsgd): every rank holds the ratings.
+fn run_mf(
+    a: &TrainArgs,
+    dist: &DistConfig,
+    job: &Job,
+    train: &RatingsDataset,
+    valid: Option<&RatingsDataset>,
+) -> Result<()> {
+    if dist.scheme != DistScheme::Dsgd {
+        return Err(wildsgd::Error::config(
+            "distributed",
+            format!(
+                "{} is a ratings file: matrix factorization runs across ranks with dsgd, not {}",
+                a.data.display(),
+                dist.scheme.name()
+            ),
+        )
+        .into());
+    }
+    check_flags(
+        Kind::Mf,
+        &[a.optimizer.as_deref().unwrap_or("adagrad")],
+        Some(a.engine.scheme.unwrap_or(SchemeArg::Block)),
+        a.engine.threads,
+        &a.opts,
+    )?;
+    let cfg = mf_config(a.optimizer.as_deref(), &a.opts, Some(&a.engine))?;
+    let (rank, size) = (job.rank(), job.size());
+    let lead = rank == 0;
+    let mut sink = ReportSink::open(if lead { a.report.as_deref() } else { None })?;
+    // This rank's share of each epoch's ratings, about.
+    let n = (train.len() / size) as u64;
+    let outcome = reported(
+        n * cfg.epochs as u64,
+        &format!("mf dsgd x{size}"),
+        a.opts.quiet || !lead,
+        &mut |v| sink.write(v),
+        |pb, epoch_event| {
+            let out = distributed::fit_mf(job, train, valid, &cfg, dist, |p| {
+                match p {
+                    MfProgress::Ratings { epoch, done } => {
+                        pb.set_position(epoch as u64 * n + (done as u64).min(n))
+                    }
+                    MfProgress::Epoch(rep) => {
+                        pb.set_position(rep.epoch as u64 * n);
+                        epoch_event(event("epoch", rep));
+                    }
+                }
+                std::ops::ControlFlow::Continue(())
+            })?;
+            let done = event("done", &out.done);
+            Ok((out, done))
+        },
+    )?;
+    if !lead {
+        return Ok(());
+    }
+    if let Some(out) = &a.output {
+        save_mf_model(&outcome.model, out)?;
+    }
+    let d = &outcome.done;
+    let comm = d.comm.unwrap_or_default();
+    let mut line = format!(
+        "mf {} rank {} | dsgd across {size} ranks | {} | comm {:.3} s, {} on rank 0 | lr {} | l2 {}",
+        d.optimizer,
+        d.rank,
+        run_summary(
+            d.scheme,
+            d.threads,
+            d.oversubscribed,
+            d.epochs,
+            d.train_seconds,
+            &format!(
+                "{:.2} M ratings/s",
+                (train.len() * d.epochs) as f64 / d.train_seconds.max(1e-12) / 1e6
+            )
+        ),
+        comm.comm_seconds,
+        bytes(comm.comm_bytes),
+        d.lr,
+        d.l2
+    );
+    if let (Some(r), Some(m)) = (d.test_rmse, d.test_mae) {
+        line.push_str(&format!(" | test rmse {r:.4} mae {m:.4}"));
+    }
+    finish(sink, line, None)
 }
