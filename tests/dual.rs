@@ -332,12 +332,18 @@ fn saga_converges_to_the_certified_optimum() {
             p >= lower - 1e-6 && p <= lower * (1.0 + 1e-5),
             "{threads}: {p} vs {lower}"
         );
-        // The objective falls every epoch after the first few (a constant step, no noise).
+        // The objective falls every epoch after the first few (a constant step, no noise);
+        // with two threads the interleaving of their updates (which depends on the load of
+        // the machine) may lift it by a hair near the optimum (seen: a run under
+        // `cargo test`'s other tests).
+        let slack = if threads == 1 { 1e-7 } else { 1e-5 * lower };
         assert!(
             out.epochs
                 .windows(2)
                 .skip(3)
-                .all(|w| w[1].objective <= w[0].objective + 1e-7)
+                .all(|w| w[1].objective <= w[0].objective + slack),
+            "{threads}: {:?}",
+            out.epochs.iter().map(|e| e.objective).collect::<Vec<_>>()
         );
         assert!(out.done.lr > 0.0 && !out.done.averaged);
     }
