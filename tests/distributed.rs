@@ -153,7 +153,7 @@ fn four_oversubscribed_ranks_agree_with_one_process() {
 
 #[test]
 fn delay_tolerant_copes_with_a_slowed_rank_where_downpour_does_not() {
-    // Rank 1's messages take 50 ms, longer than its whole epoch on a9a: every gradient
+    // Rank 1's messages take 300 ms, longer than its whole epoch on a9a: every gradient
     // it sends was computed against parameters an epoch old. AdaGrad on the server
     // (downpour) takes them at face value; AdaptiveRevision revises for the backlog.
     let (train, test) = a9a();
