@@ -170,7 +170,7 @@ fn delay_tolerant_copes_with_a_slowed_rank_where_downpour_does_not() {
                 "--distributed",
                 scheme,
                 "--slow-rank",
-                "1:50",
+                "1:300",
                 "--epochs",
                 "5",
                 "--report",
