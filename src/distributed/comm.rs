@@ -143,6 +143,43 @@ impl Job {
         m.comm_seconds += seconds;
     }
 
+    /// Counts `seconds` spent waiting for slower ranks.
+    pub(super) fn count_wait(&self, seconds: f64) {
+        self.meter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .wait_seconds += seconds;
+    }
+
+    /// Seconds counted as communicating so far (for splitting a span into communicating
+    /// and waiting).
+    pub(super) fn comm_so_far(&self) -> f64 {
+        self.meter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .comm_seconds
+    }
+
+    /// Waits (bounded) until every rank arrives, counted as waiting: what a collective
+    /// would otherwise count as communicating is the wait for the slowest rank.
+    fn barrier(&self, timeout: Duration, what: &str) {
+        let start = Instant::now();
+        {
+            let world = self.mpi();
+            let mut req = Some(world.immediate_barrier());
+            wait(self.rank, self.size, &world, timeout, what, || {
+                match req.take().map(|r| r.test()) {
+                    Some(Ok(_)) | None => true,
+                    Some(Err(r)) => {
+                        req = Some(r);
+                        false
+                    }
+                }
+            });
+        }
+        self.count_wait(start.elapsed().as_secs_f64());
+    }
+
     /// What was communicated since the last call, for `scheme`.
     pub(super) fn take_stats(&self, scheme: DistScheme) -> CommStats {
         let mut m = self.meter.lock().unwrap_or_else(|e| e.into_inner());
@@ -157,6 +194,7 @@ impl Job {
 
     /// Sums `v` over the ranks in place (bounded wait).
     pub(super) fn sum_f64(&self, v: &mut [f64], timeout: Duration, what: &str) {
+        self.barrier(timeout, what);
         let send = v.to_vec();
         let start = Instant::now();
         let world = self.mpi();
@@ -181,6 +219,7 @@ impl Job {
 
     /// Rank 0's `v` on every rank (bounded wait).
     pub(super) fn broadcast_f32(&self, v: &mut [f32], timeout: Duration, what: &str) {
+        self.barrier(timeout, what);
         let start = Instant::now();
         let bytes = std::mem::size_of_val(v);
         let world = self.mpi();
@@ -265,7 +304,8 @@ pub(super) fn wait(
 pub(super) struct Elastic<'a> {
     job: &'a Job,
     dist: DistConfig,
-    /// EASGD's center x̃ (bias last), the same on every rank; empty until the first epoch.
+    /// EASGD's centers, the same on every rank: of the iterates, then of the models
+    /// evaluated (bias last in each); empty until the first epoch.
     center: Mutex<Vec<f64>>,
     /// A stop requested on this rank, and the job's agreement on stopping.
     want_stop: &'a AtomicBool,
@@ -327,12 +367,16 @@ impl crate::train::Exchange for Elastic<'_> {
                 let alpha = f64::from(self.dist.alpha.unwrap_or(0.9 / p as f32));
                 let mut center = self.center.lock().unwrap_or_else(|e| e.into_inner());
                 if center.is_empty() {
-                    // Every rank starts from the same weights (zero): so does the center.
-                    center.resize(n, 0.0);
+                    // Every rank starts from the same weights (zero): so do the centers.
+                    center.resize(2 * n, 0.0);
                 }
-                // diff_i = α(x^i − x̃); x^i −= diff_i; x̃ += Σ_i diff_i.
+                // The iterates: diff_i = α(x^i − x̃); x^i −= diff_i; x̃ += Σ_i diff_i.
+                // The models evaluated (each rank's average of its iterates) have a
+                // center of their own under the same rule, which is the job's model:
+                // the elastic center of the averaged iterates (§12.2 on top of §8).
                 let mut diff: Vec<f64> = iterate
                     .iter()
+                    .chain(model.iter())
                     .zip(center.iter())
                     .map(|(&x, &c)| alpha * (f64::from(x) - c))
                     .collect();
@@ -341,13 +385,13 @@ impl crate::train::Exchange for Elastic<'_> {
                 }
                 diff.push(f64::from(u8::from(self.want_stop.load(Ordering::Relaxed))));
                 job.sum_f64(&mut diff, self.dist.timeout, &what);
-                for (c, d) in center.iter_mut().zip(&diff[..n]) {
+                for (c, d) in center.iter_mut().zip(&diff[..2 * n]) {
                     *c += d;
                 }
-                for (m, &c) in model.iter_mut().zip(center.iter()) {
+                for (m, &c) in model.iter_mut().zip(&center[n..]) {
                     *m = c as f32;
                 }
-                self.agreed.store(diff[n] > 0.0, Ordering::Relaxed);
+                self.agreed.store(diff[2 * n] > 0.0, Ordering::Relaxed);
             }
             DistScheme::Downpour | DistScheme::DelayTolerant | DistScheme::Dsgd => {
                 return Err(Error::config(

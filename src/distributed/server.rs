@@ -396,7 +396,9 @@ impl Run<'_> {
                     }
                 }
             }
-            // Serve the others until each has finished the epoch.
+            // Serve the others until each has finished the epoch; the time not spent
+            // on their messages is waiting.
+            let (idle_from, comm_from) = (Instant::now(), self.job.comm_so_far());
             let mut last = Instant::now();
             while done + 1 < self.job.size() {
                 let got = self.serve(e, lr)?;
@@ -416,6 +418,9 @@ impl Run<'_> {
                 }
                 std::thread::yield_now();
             }
+            let served = self.job.comm_so_far() - comm_from;
+            self.job
+                .count_wait((idle_from.elapsed().as_secs_f64() - served).max(0.0));
         } else {
             let first = self.wanted(0, n_fetch.min(n));
             let mut msg = vec![PUSH, e, 0, first.len() as u32];

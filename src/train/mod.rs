@@ -367,8 +367,11 @@ pub struct CommStats {
     pub ranks: usize,
     /// Bytes this rank sent and received.
     pub comm_bytes: u64,
-    /// Seconds this rank spent in communication (waiting for other ranks included).
+    /// Seconds this rank spent communicating (moving data, serving requests).
     pub comm_seconds: f64,
+    /// Seconds this rank spent waiting for slower ranks before a collective exchange
+    /// (load imbalance, evaluation on other ranks), apart from `comm_seconds`.
+    pub wait_seconds: f64,
 }
 
 impl CommStats {
@@ -377,6 +380,7 @@ impl CommStats {
         CommStats {
             comm_bytes: self.comm_bytes + o.comm_bytes,
             comm_seconds: self.comm_seconds + o.comm_seconds,
+            wait_seconds: self.wait_seconds + o.wait_seconds,
             ..self
         }
     }
