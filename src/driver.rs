@@ -153,8 +153,23 @@ pub(crate) trait Task: Sync {
     ) -> Self::Part;
     /// Units done in the current epoch, over all workers (progress while they run).
     fn done(&self) -> usize;
-    /// The end of an epoch from the workers' parts: divergence checks, evaluation, the
-    /// model to keep (when `keep`), the report.
+    /// Rounds per epoch: the workers do their share of an epoch in this many parts, and
+    /// [`Task::between`] runs after each but the last (a run across processes exchanges
+    /// there). One by default.
+    fn rounds(&self) -> usize {
+        1
+    }
+    /// The job of round `round` of the epoch whose job (round 0) is `job`.
+    fn round(&self, job: &Self::Job, _round: usize) -> Self::Job {
+        job.clone()
+    }
+    /// Between rounds `round` and `round + 1` of epoch `epoch`, on the calling thread
+    /// while the workers wait.
+    fn between(&self, _epoch: usize, _round: usize) -> Result<()> {
+        Ok(())
+    }
+    /// The end of an epoch from the workers' parts (of every round, round by round):
+    /// divergence checks, evaluation, the model to keep (when `keep`), the report.
     fn end_epoch(
         &self,
         epoch: usize,
@@ -205,11 +220,23 @@ pub(crate) fn run_task<T: Task>(
         drive(plan, stop, |epoch, lr, keep| {
             let job = task.job(epoch, lr);
             let start = Instant::now();
-            let part = task.work(worker, job, &mut |done| {
-                events(Event::Done { epoch, done });
-            });
+            let rounds = task.rounds();
+            let mut parts = Vec::with_capacity(rounds);
+            for r in 0..rounds {
+                let job = if r == 0 {
+                    job.clone()
+                } else {
+                    task.round(&job, r)
+                };
+                parts.push(task.work(worker, job, &mut |done| {
+                    events(Event::Done { epoch, done });
+                }));
+                if r + 1 < rounds {
+                    task.between(epoch, r)?;
+                }
+            }
             let seconds = start.elapsed().as_secs_f64();
-            let (ep, rep) = task.end_epoch(epoch, lr, keep, vec![part], seconds)?;
+            let (ep, rep) = task.end_epoch(epoch, lr, keep, parts, seconds)?;
             events(Event::Epoch(&rep));
             reports.push(rep);
             Ok(ep)
@@ -228,9 +255,22 @@ pub(crate) fn run_task<T: Task>(
                         last = done;
                     }
                 };
-                let parts = pool
-                    .epoch(job, &mut tick)
-                    .ok_or_else(|| Error::config("threads", "a worker thread panicked"))?;
+                let rounds = task.rounds();
+                let mut parts = Vec::new();
+                for r in 0..rounds {
+                    let job = if r == 0 {
+                        job.clone()
+                    } else {
+                        task.round(&job, r)
+                    };
+                    parts.extend(
+                        pool.epoch(job, &mut tick)
+                            .ok_or_else(|| Error::config("threads", "a worker thread panicked"))?,
+                    );
+                    if r + 1 < rounds {
+                        task.between(epoch, r)?;
+                    }
+                }
                 let seconds = start.elapsed().as_secs_f64();
                 let (ep, rep) = task.end_epoch(epoch, lr, keep, parts, seconds)?;
                 events(Event::Epoch(&rep));
@@ -462,6 +502,96 @@ mod tests {
         })
         .unwrap();
         assert_eq!((d.epochs, d.converged), (4, true));
+    }
+
+    /// A task of `rounds` rounds that records what the driver did.
+    struct Rounds {
+        rounds: usize,
+        log: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Task for Rounds {
+        type Worker = usize;
+        type Job = (usize, usize);
+        type Part = (usize, usize, usize);
+        type Kept = ();
+        type Report = usize;
+        fn workers(&self) -> Vec<usize> {
+            vec![0, 1]
+        }
+        fn job(&self, epoch: usize, _lr: f32) -> (usize, usize) {
+            (epoch, 0)
+        }
+        fn round(&self, job: &(usize, usize), round: usize) -> (usize, usize) {
+            (job.0, round)
+        }
+        fn rounds(&self) -> usize {
+            self.rounds
+        }
+        fn between(&self, epoch: usize, round: usize) -> Result<()> {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("between {epoch}.{round}"));
+            Ok(())
+        }
+        fn work(&self, w: &mut usize, job: (usize, usize), _: &mut dyn FnMut(usize)) -> Self::Part {
+            (*w, job.0, job.1)
+        }
+        fn done(&self) -> usize {
+            0
+        }
+        fn end_epoch(
+            &self,
+            epoch: usize,
+            _lr: f32,
+            _keep: bool,
+            parts: Vec<Self::Part>,
+            seconds: f64,
+        ) -> Result<(Epoch<()>, usize)> {
+            self.log
+                .lock()
+                .unwrap()
+                .push(format!("end {epoch}: {parts:?}"));
+            Ok((
+                Epoch {
+                    seconds,
+                    train: 1.0,
+                    valid: None,
+                    objective: None,
+                    gap: None,
+                    model: None,
+                },
+                parts.len(),
+            ))
+        }
+    }
+
+    #[test]
+    fn rounds_split_an_epoch_with_the_exchange_between_them() {
+        for inline in [true, false] {
+            let task = Rounds {
+                rounds: 3,
+                log: Default::default(),
+            };
+            let place = Placement { inline, pin: false };
+            let stop = Cell::new(false);
+            let (_, reports) = run_task(&task, &plan(2, None), &stop, place, &mut |_| {}).unwrap();
+            let log = task.log.into_inner().unwrap();
+            // Inline runs one worker (the first), the pool both.
+            let workers: &[usize] = if inline { &[0] } else { &[0, 1] };
+            assert_eq!(reports, vec![3 * workers.len(); 2]);
+            for e in 0..2 {
+                let at = 3 * e;
+                assert_eq!(log[at], format!("between {e}.0"));
+                assert_eq!(log[at + 1], format!("between {e}.1"));
+                // Parts of every round, round by round, workers in order within one.
+                let parts: Vec<(usize, usize, usize)> = (0..3)
+                    .flat_map(|r| workers.iter().map(move |&w| (w, e, r)))
+                    .collect();
+                assert_eq!(log[at + 2], format!("end {e}: {parts:?}"));
+            }
+        }
     }
 
     #[test]

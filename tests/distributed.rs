@@ -453,3 +453,52 @@ fn one_process_without_mpirun_is_a_job_of_one_rank() {
         "{loss} vs {reference}"
     );
 }
+
+#[test]
+fn tau_exchanges_within_an_epoch() {
+    // τ = 4,000 rows: four exchanges per epoch of a rank's 16,280 a9a rows.
+    let (train, test) = a9a();
+    let reference = single_loss(&train, &test);
+    for scheme in ["average", "easgd"] {
+        let run = |tau: Option<&str>| {
+            let mut args = vec![
+                "train",
+                "--data",
+                &train,
+                "--test",
+                &test,
+                "--distributed",
+                scheme,
+                "--report",
+                "-",
+                "-q",
+            ];
+            if let Some(t) = tau {
+                args.extend(["--tau", t]);
+            }
+            done(&mpirun(2, &args))
+        };
+        let (once, four) = (run(None), run(Some("4000")));
+        let loss = four["test_loss"].as_f64().unwrap();
+        assert!(loss <= reference * 1.02, "{scheme}: {loss} vs {reference}");
+        // Three more exchanges of the weights per epoch, each at least a model's size.
+        let more = four["comm_bytes"].as_u64().unwrap() - once["comm_bytes"].as_u64().unwrap();
+        assert!(more >= 10 * 3 * 124 * 8, "{scheme}: {more} more bytes");
+    }
+    // τ is for the allreduce schemes.
+    let o = mpirun(
+        2,
+        &[
+            "train",
+            "--data",
+            &train,
+            "--distributed",
+            "downpour",
+            "--tau",
+            "10",
+            "-q",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("`tau`"), "{}", stderr(&o));
+}

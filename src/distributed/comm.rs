@@ -304,6 +304,8 @@ pub(super) fn wait(
 pub(super) struct Elastic<'a> {
     job: &'a Job,
     dist: DistConfig,
+    /// Exchanges per epoch.
+    rounds: usize,
     /// EASGD's centers, the same on every rank: of the iterates, then of the models
     /// evaluated (bias last in each); empty until the first epoch.
     center: Mutex<Vec<f64>>,
@@ -316,12 +318,14 @@ impl<'a> Elastic<'a> {
     pub(super) fn new(
         job: &'a Job,
         dist: &DistConfig,
+        rounds: usize,
         want_stop: &'a AtomicBool,
         agreed: &'a AtomicBool,
     ) -> Self {
         Elastic {
             job,
             dist: *dist,
+            rounds,
             center: Mutex::new(Vec::new()),
             want_stop,
             agreed,
@@ -333,6 +337,61 @@ impl crate::train::Exchange for Elastic<'_> {
     fn sum(&self, v: &mut [f64]) -> Result<()> {
         self.job
             .sum_f64(v, self.dist.timeout, "summing the epoch's figures");
+        Ok(())
+    }
+
+    fn rounds(&self) -> usize {
+        self.rounds
+    }
+
+    fn exchange_iterate(&self, epoch: usize, round: usize, iterate: &mut [f32]) -> Result<()> {
+        let (job, p) = (self.job, self.job.size() as f64);
+        if let Some((r, d)) = self.dist.slow
+            && r == job.rank()
+        {
+            std::thread::sleep(d);
+        }
+        let what = format!(
+            "exchanging the weights in epoch {} (round {} of {})",
+            epoch + 1,
+            round + 1,
+            self.rounds
+        );
+        let n = iterate.len();
+        match self.dist.scheme {
+            DistScheme::Average => {
+                let mut v: Vec<f64> = iterate.iter().map(|&x| f64::from(x)).collect();
+                job.sum_f64(&mut v, self.dist.timeout, &what);
+                for (x, s) in iterate.iter_mut().zip(&v) {
+                    *x = (s / p) as f32;
+                }
+            }
+            DistScheme::Easgd => {
+                let alpha = f64::from(self.dist.alpha.unwrap_or(0.9 / p as f32));
+                let mut center = self.center.lock().unwrap_or_else(|e| e.into_inner());
+                if center.is_empty() {
+                    center.resize(2 * n, 0.0);
+                }
+                let mut diff: Vec<f64> = iterate
+                    .iter()
+                    .zip(center.iter())
+                    .map(|(&x, &c)| alpha * (f64::from(x) - c))
+                    .collect();
+                for (x, d) in iterate.iter_mut().zip(&diff) {
+                    *x = (f64::from(*x) - d) as f32;
+                }
+                job.sum_f64(&mut diff, self.dist.timeout, &what);
+                for (c, d) in center.iter_mut().zip(&diff) {
+                    *c += d;
+                }
+            }
+            DistScheme::Downpour | DistScheme::DelayTolerant | DistScheme::Dsgd => {
+                return Err(Error::config(
+                    "distributed",
+                    "this scheme has no exchange of linear models (a bug)",
+                ));
+            }
+        }
         Ok(())
     }
 

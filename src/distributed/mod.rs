@@ -109,6 +109,9 @@ pub struct DistConfig {
     pub scheme: DistScheme,
     /// EASGD's elastic rate α = ηρ; `None` takes β/P with β = 0.9 (the paper's choice).
     pub alpha: Option<f32>,
+    /// Average, easgd: τ, the rows a rank trains between two exchanges, rounded so that
+    /// an epoch has a whole number of exchanges; `None`: one exchange per epoch.
+    pub tau: Option<usize>,
     /// Downpour, delay-tolerant: rows between two pushes of a rank's gradients.
     pub n_push: usize,
     /// Downpour, delay-tolerant: rows between two fetches of the parameters (a multiple
@@ -133,6 +136,7 @@ impl Default for DistConfig {
         DistConfig {
             scheme: DistScheme::Average,
             alpha: None,
+            tau: None,
             n_push: DEFAULT_N_PUSH,
             n_fetch: DEFAULT_N_PUSH,
             slow: None,
@@ -153,6 +157,18 @@ impl DistConfig {
             return Err(Error::config(
                 "alpha",
                 format!("must be in (0, 1], got {a}"),
+            ));
+        }
+        if self.tau == Some(0) {
+            return Err(Error::config("tau", "must be at least 1 row"));
+        }
+        if self.tau.is_some() && self.scheme.served() {
+            return Err(Error::config(
+                "tau",
+                format!(
+                    "is for average and easgd; {} exchanges every n_push rows",
+                    self.scheme.name()
+                ),
             ));
         }
         if self.n_push == 0 {
@@ -287,7 +303,16 @@ pub fn fit(
             &stop,
         )?
     } else {
-        let x = comm::Elastic::new(job, dist, &want_stop, &agreed);
+        // Exchanges per epoch from τ: the same on every rank (from the largest shard).
+        let most = -job.min(-(shard.rows() as f64), dist.timeout, "agreeing on τ")?;
+        let rounds = dist.tau.map_or(1, |t| (most as usize).div_ceil(t).max(1));
+        if rounds > 1 && cfg.engine.scheme == crate::engine::Scheme::RoundRobin {
+            return Err(Error::config(
+                "tau",
+                "takes hogwild, locked or sequential threads in each rank, not round-robin",
+            ));
+        }
+        let x = comm::Elastic::new(job, dist, rounds, &want_stop, &agreed);
         crate::train::fit_exchanging(shard, valid, &cfg, &x, &mut report, &stop)?
     };
     out.done.lr_calibrated = calibrated;

@@ -545,6 +545,12 @@ fn fit_dyn(
 pub(crate) trait Exchange: Sync {
     /// Sums `v` over the ranks, in place.
     fn sum(&self, v: &mut [f64]) -> Result<()>;
+    /// Exchanges per epoch: [`Exchange::exchange_iterate`] runs between rounds of an
+    /// epoch, [`Exchange::exchange`] at its end.
+    fn rounds(&self) -> usize;
+    /// Between rounds `round` and `round + 1` of epoch `epoch`: moves this rank's
+    /// weights `iterate` (bias last) as the scheme says.
+    fn exchange_iterate(&self, epoch: usize, round: usize, iterate: &mut [f32]) -> Result<()>;
     /// At the end of epoch `epoch` (0-based): `iterate` holds this rank's weights (bias
     /// last), which the scheme may move (the average, the elastic pull); `model` holds
     /// the weights to evaluate (the average of the iterates, else the iterate), which it
@@ -719,8 +725,10 @@ struct DelayQueue {
 struct EpochPart {
     loss: LossSum,
     updates: u64,
-    /// The thread's average, once averaging has started.
+    /// The thread's average, once averaging has started (last round of an epoch only).
     avg: Option<AvgPart>,
+    /// From the epoch's last round.
+    last: bool,
 }
 
 /// A thread's average at the end of an epoch.
@@ -868,8 +876,8 @@ fn shared_state<'a, O: Optimizer>(
     }
 }
 
-/// A job for a worker thread: epoch, rate, per-example losses (curriculum orders).
-type Job = (usize, f32, Option<Arc<Vec<f32>>>);
+/// A job for a worker thread: epoch, rate, per-example losses (curriculum orders), round.
+type Job = (usize, f32, Option<Arc<Vec<f32>>>, usize);
 
 /// A linear model as a task of the engine: the kernel and the shared parameters, the
 /// training and validation data.
@@ -889,7 +897,7 @@ struct Linear<'a, O: Optimizer> {
     /// The last exchange's change of the weights U (bias last) and the epoch that follows
     /// it: each worker's average absorbs it at that epoch's start (A −= β·ΔU), so that
     /// the jump does not enter the average of the iterates.
-    jump: std::sync::Mutex<Option<(usize, Arc<Vec<f32>>)>>,
+    jump: std::sync::Mutex<Option<((usize, usize), Arc<Vec<f32>>)>>,
 }
 
 /// The best epoch's weights (bias last) and validation metrics, under early stopping.
@@ -959,17 +967,37 @@ impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
         self.shared
             .turn
             .store(0, std::sync::atomic::Ordering::Relaxed);
-        (epoch, lr, losses)
+        (epoch, lr, losses, 0)
+    }
+
+    fn rounds(&self) -> usize {
+        self.exchange.map_or(1, |x| x.rounds())
+    }
+
+    fn round(&self, job: &Job, round: usize) -> Job {
+        (job.0, job.1, job.2.clone(), round)
+    }
+
+    fn between(&self, epoch: usize, round: usize) -> Result<()> {
+        let Some(x) = self.exchange else {
+            return Ok(());
+        };
+        let params = self.shared.params;
+        let mut iterate = params.weights();
+        let before = iterate.clone();
+        x.exchange_iterate(epoch, round, &mut iterate)?;
+        self.jump_to(&before, &iterate, (epoch, round + 1));
+        Ok(())
     }
 
     fn work(&self, ws: &mut WorkerState, job: Job, _tick: &mut dyn FnMut(usize)) -> EpochPart {
         let (n, threads) = (self.train.rows(), self.shared.threads);
         let share = ws.id * n / threads..(ws.id + 1) * n / threads;
-        let (epoch, lr, losses) = job;
+        let (epoch, lr, losses, round) = job;
         if ws.avg.on {
             let jump = self.jump.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            if let Some((e, dw)) = jump
-                && e == epoch
+            if let Some((at, dw)) = jump
+                && at == (epoch, round)
             {
                 let beta = ws.avg.beta;
                 ws.avg
@@ -979,14 +1007,20 @@ impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
                     .for_each(|(a, &d)| *a -= beta * f64::from(d));
             }
         }
-        worker_epoch(
+        let rounds = self.rounds();
+        let mut part = worker_epoch(
             self.shared,
             ws,
-            epoch,
+            (epoch, round, rounds),
             lr,
             share,
             losses.as_deref().map(|v| &v[..]),
-        )
+        );
+        part.last = round + 1 == rounds;
+        if !part.last {
+            part.avg = None;
+        }
+        part
     }
 
     fn done(&self) -> usize {
@@ -1035,12 +1069,7 @@ impl<O: Optimizer> crate::driver::Task for Linear<'_, O> {
                 let mut w = averaged.unwrap_or_else(|| iterate.clone());
                 let before = iterate.clone();
                 x.exchange(epoch, &mut iterate, &mut w)?;
-                let dw: Vec<f32> = iterate.iter().zip(&before).map(|(a, b)| a - b).collect();
-                for (j, &v) in iterate.iter().enumerate() {
-                    params.set(j, 0, v);
-                }
-                *self.jump.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some((epoch + 1, Arc::new(dw)));
+                self.jump_to(&before, &iterate, (epoch + 1, 0));
                 set_weights(&mut model, &w, cfg.bias);
                 *self.averaged.lock().unwrap_or_else(|e| e.into_inner()) = Some(w);
                 Some(x.stats())
@@ -1117,6 +1146,16 @@ fn set_weights(model: &mut LinearModel, w: &[f32], bias: bool) {
 }
 
 impl<O: Optimizer> Linear<'_, O> {
+    /// Sets the shared weights from `before` to `after` (an exchange's result) and leaves
+    /// the change for each worker's average to absorb at the start of (epoch, round) `at`.
+    fn jump_to(&self, before: &[f32], after: &[f32], at: (usize, usize)) {
+        let dw: Vec<f32> = after.iter().zip(before).map(|(a, b)| a - b).collect();
+        for (j, &v) in after.iter().enumerate() {
+            self.shared.params.set(j, 0, v);
+        }
+        *self.jump.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, Arc::new(dw)));
+    }
+
     /// The average of the iterates (bias last), once every thread has started it:
     /// w̄ = (Σ_threads A + β·U)/γ with the threads' mean β and γ (equal with one thread;
     /// estimates of the same global count with several), U the shared weights.
@@ -1125,6 +1164,7 @@ impl<O: Optimizer> Linear<'_, O> {
     fn average(&self, parts: &[EpochPart]) -> Option<Vec<f32>> {
         let avgs: Vec<&AvgPart> = parts
             .iter()
+            .filter(|p| p.last)
             .map(|p| p.avg.as_ref())
             .collect::<Option<_>>()?;
         let t = avgs.len() as f64;
@@ -1362,31 +1402,36 @@ fn check_memory(cfg: &TrainConfig, coords: usize, stride: usize, threads: usize)
 fn worker_epoch<O: Optimizer>(
     sh: &Shared<'_, O>,
     ws: &mut WorkerState,
-    epoch: usize,
+    (epoch, round, rounds): (usize, usize, usize),
     lr: f32,
     rows: std::ops::Range<usize>,
     losses: Option<&[f32]>,
 ) -> EpochPart {
     // Worker 0 uses the run's seed itself, so one hogwild thread walks the same order as
-    // the sequential scheme.
-    let seed = sh.cfg.seed ^ (ws.id as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
-    order::epoch_order(
-        sh.cfg.order,
-        &mut ws.perm,
-        rows,
-        sh.block,
-        seed,
-        epoch,
-        losses,
-    );
-    let perm = std::mem::take(&mut ws.perm);
+    // the sequential scheme. The order is drawn at an epoch's first round; round r of R
+    // walks its r-th part.
+    if round == 0 {
+        let seed = sh.cfg.seed ^ (ws.id as u64).wrapping_mul(0xD1B5_4A32_D192_ED03);
+        order::epoch_order(
+            sh.cfg.order,
+            &mut ws.perm,
+            rows,
+            sh.block,
+            seed,
+            epoch,
+            losses,
+        );
+    }
+    let all = std::mem::take(&mut ws.perm);
+    let n = all.len();
+    let perm = &all[round * n / rounds..(round + 1) * n / rounds];
     let mut part = EpochPart::default();
     if sh.cfg.engine.scheme == Scheme::DelayTolerant {
-        delay_tolerant_epoch(sh, ws, &perm, lr, &mut part);
+        delay_tolerant_epoch(sh, ws, perm, lr, &mut part);
     } else if sh.cfg.engine.delay > 0 {
-        delayed_epoch(sh, ws, &perm, lr, &mut part);
+        delayed_epoch(sh, ws, perm, lr, &mut part);
     } else if sh.whole && sh.cfg.average.is_some() {
-        averaged_replica_epoch(sh, ws, &perm, lr, &mut part);
+        averaged_replica_epoch(sh, ws, perm, lr, &mut part);
     } else if sh.whole {
         let bufs = std::mem::take(&mut ws.replica);
         let mut store = kernel::Local(kernel::Replica::reuse(
@@ -1396,7 +1441,7 @@ fn worker_epoch<O: Optimizer>(
             &sh.merge_weight,
             bufs,
         ));
-        plain_epoch(sh, ws, &perm, lr, &mut store, &mut part, true);
+        plain_epoch(sh, ws, perm, lr, &mut store, &mut part, true);
         store.sync(ws.scale as f32);
         ws.scale = 1.0;
         ws.replica = store.0.into_buffers();
@@ -1404,7 +1449,7 @@ fn worker_epoch<O: Optimizer>(
         let bufs = std::mem::take(&mut ws.replica);
         let mut store =
             kernel::Replica::reuse(sh.params, &sh.hot, &sh.hot_list, &sh.merge_weight, bufs);
-        plain_epoch(sh, ws, &perm, lr, &mut store, &mut part, true);
+        plain_epoch(sh, ws, perm, lr, &mut store, &mut part, true);
         store.sync();
         ws.replica = store.into_buffers();
     } else if sh.cfg.average.is_some() {
@@ -1414,17 +1459,17 @@ fn worker_epoch<O: Optimizer>(
         // shared U only if no update is lost: several threads write with CAS.
         if sh.cfg.engine.lossless || sh.threads > 1 {
             let mut store = kernel::Averaged::new(kernel::Cas(sh.params), &mut avg, stride);
-            plain_epoch(sh, ws, &perm, lr, &mut store, &mut part, false);
+            plain_epoch(sh, ws, perm, lr, &mut store, &mut part, false);
         } else {
             let mut store = kernel::Averaged::new(kernel::Direct(sh.params), &mut avg, stride);
-            plain_epoch(sh, ws, &perm, lr, &mut store, &mut part, false);
+            plain_epoch(sh, ws, perm, lr, &mut store, &mut part, false);
         }
         ws.avg = avg;
     } else if sh.cfg.engine.lossless {
         plain_epoch(
             sh,
             ws,
-            &perm,
+            perm,
             lr,
             &mut kernel::Cas(sh.params),
             &mut part,
@@ -1434,14 +1479,14 @@ fn worker_epoch<O: Optimizer>(
         plain_epoch(
             sh,
             ws,
-            &perm,
+            perm,
             lr,
             &mut kernel::Direct(sh.params),
             &mut part,
             false,
         );
     }
-    ws.perm = perm;
+    ws.perm = all;
     // A lone worker's lazy-L2 scale is folded back so the parameters hold the true
     // weights (replicas fold theirs at each merge; with shared coordinates and several
     // threads there is no lazy scale).

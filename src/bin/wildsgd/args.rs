@@ -394,6 +394,9 @@ pub struct DistArgs {
     /// easgd: the elastic rate α in (0, 1] [default: 0.9 / ranks].
     #[arg(long, value_name = "A")]
     pub elastic_alpha: Option<f32>,
+    /// average, easgd: τ, the rows each rank trains between two exchanges [default: one epoch].
+    #[arg(long, value_name = "ROWS")]
+    pub tau: Option<usize>,
     /// downpour, delay-tolerant: rows between two pushes of a rank's gradients.
     #[arg(long, value_name = "N")]
     pub n_push: Option<usize>,

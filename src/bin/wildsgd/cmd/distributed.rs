@@ -59,6 +59,7 @@ fn dist_config(a: &TrainArgs, scheme: DistScheme) -> Result<DistConfig> {
     let cfg = DistConfig {
         scheme,
         alpha: d.elastic_alpha,
+        tau: d.tau,
         n_push,
         n_fetch: d.n_fetch.unwrap_or(n_push),
         slow,

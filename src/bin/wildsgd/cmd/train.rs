@@ -830,6 +830,7 @@ pub fn run(a: &TrainArgs) -> Result<()> {
     let d = &a.dist;
     if let Some(flag) = [
         (d.elastic_alpha.is_some(), "--elastic-alpha"),
+        (d.tau.is_some(), "--tau"),
         (d.n_push.is_some(), "--n-push"),
         (d.n_fetch.is_some(), "--n-fetch"),
         (d.slow_rank.is_some(), "--slow-rank"),
