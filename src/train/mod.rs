@@ -897,8 +897,12 @@ struct Linear<'a, O: Optimizer> {
     /// The last exchange's change of the weights U (bias last) and the epoch that follows
     /// it: each worker's average absorbs it at that epoch's start (A −= β·ΔU), so that
     /// the jump does not enter the average of the iterates.
-    jump: std::sync::Mutex<Option<((usize, usize), Arc<Vec<f32>>)>>,
+    jump: std::sync::Mutex<Option<Jump>>,
 }
+
+/// A change of the shared weights by an exchange across processes, and the (epoch,
+/// round) at whose start the workers' averages absorb it.
+type Jump = ((usize, usize), Arc<Vec<f32>>);
 
 /// The best epoch's weights (bias last) and validation metrics, under early stopping.
 pub(super) type Kept = (Vec<f32>, Option<Metrics>);
