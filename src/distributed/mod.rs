@@ -23,6 +23,25 @@
 //!   it trains item block (r + s) mod P, so no two ranks touch the same factors at
 //!   once; the changed rows are exchanged (allreduce) after each stratum.
 //!
+//! ```no_run
+//! // Run with `mpirun -n 2 --bind-to none ./my_program`.
+//! use wildsgd::data::{LibsvmOptions, load_libsvm};
+//! use wildsgd::distributed::{DistConfig, DistScheme, Job, fit, shard};
+//! use wildsgd::train::TrainConfig;
+//!
+//! let job = Job::init()?;
+//! let all = load_libsvm("train.svm".as_ref(), &LibsvmOptions::default())?;
+//! let mine = shard(&all, job.rank(), job.size())?;
+//! let dist = DistConfig { scheme: DistScheme::Average, ..DistConfig::default() };
+//! let out = fit(&job, &mine, None, &TrainConfig::default(), &dist, |_| {
+//!     std::ops::ControlFlow::Continue(())
+//! })?;
+//! if job.rank() == 0 {
+//!     println!("objective {} after {} epochs", out.done.objective, out.done.epochs);
+//! }
+//! # Ok::<(), wildsgd::Error>(())
+//! ```
+//!
 //! Failures: every wait on another rank is bounded ([`DistConfig::timeout`]); a rank
 //! that fails or waits too long prints an error naming itself and what it waited for,
 //! and aborts the job (`MPI_Abort`), so `mpirun` exits non-zero and no rank hangs. Only
