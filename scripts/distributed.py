@@ -45,6 +45,7 @@ def main():
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--model", default=None, help="ratings data: run dsgd (mf) only")
     ap.add_argument("--slow", default=None, help="R:MS for the slowed-rank rows")
+    ap.add_argument("--tau", default=None, help="ROWS for average and easgd rows with --tau")
     args = ap.parse_args()
     base = [BIN, "train", "--data", args.train, "--test", args.test, "-q",
             "--epochs", str(args.epochs), "--report", "-"]
@@ -54,6 +55,9 @@ def main():
     rows = [("one process", base)]
     schemes = ["dsgd"] if mf else ["average", "easgd", "downpour", "delay-tolerant"]
     rows += [(s, mpi + base + ["--distributed", s]) for s in schemes]
+    if args.tau and not mf:
+        for s in ["average", "easgd"]:
+            rows.append((f"{s}, τ = {args.tau} rows", mpi + base + ["--distributed", s, "--tau", args.tau]))
     if args.slow and not mf:
         for s in ["downpour", "delay-tolerant"]:
             rows.append((f"{s}, rank {args.slow.split(':')[0]} slowed {args.slow.split(':')[1]} ms",

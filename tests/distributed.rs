@@ -338,6 +338,26 @@ fn a_rank_error_ends_the_job_naming_the_rank() {
     );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("adagrad"), "{}", stderr(&o));
+    // A slowed rank must be one of the job's.
+    let o = mpirun(
+        2,
+        &[
+            "train",
+            "--data",
+            &train,
+            "--distributed",
+            "average",
+            "--slow-rank",
+            "5:1",
+            "-q",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("rank 5 is not in this job of 2"),
+        "{}",
+        stderr(&o)
+    );
     // A ratings file takes dsgd, and LIBSVM data does not.
     let dir = tempfile::tempdir().unwrap();
     let ratings = dir.path().join("r.txt");

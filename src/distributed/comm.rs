@@ -130,6 +130,17 @@ impl Job {
         (self.local_rank, self.local_size)
     }
 
+    /// Checks that `dist` slows a rank of this job, if any.
+    pub(super) fn check_slow(&self, dist: &DistConfig) -> Result<()> {
+        match dist.slow {
+            Some((r, _)) if r >= self.size => Err(Error::config(
+                "slow_rank",
+                format!("rank {r} is not in this job of {} ranks", self.size),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// Ends the whole job with exit code `code` (`MPI_Abort`): every rank is killed.
     pub fn abort(&self, code: i32) -> ! {
         // Not through `mpi()`: the lock may be held by the caller, and the job ends.

@@ -246,6 +246,7 @@ pub fn fit(
 ) -> Result<TrainOutcome> {
     dist.check()?;
     cfg.check()?;
+    job.check_slow(dist)?;
     if dist.scheme == DistScheme::Dsgd {
         return Err(Error::config(
             "distributed",
@@ -369,6 +370,12 @@ pub fn fit_mf(
                 "matrix factorization runs across ranks with dsgd, not {}",
                 dist.scheme.name()
             ),
+        ));
+    }
+    if dist.slow.is_some() || dist.tau.is_some() {
+        return Err(Error::config(
+            "distributed",
+            "dsgd takes neither `slow_rank` nor `tau` (its exchanges are the strata)",
         ));
     }
     let want_stop = std::sync::atomic::AtomicBool::new(false);

@@ -40,6 +40,8 @@ const MENTIONED: &[(&str, &str)] = &[
     ("density", "--density"),
     ("valid", "--test or --holdout"),
     ("n_push", "--n-push"),
+    ("slow_rank", "--slow-rank"),
+    ("tau", "--tau"),
 ];
 
 /// The flag (without dashes) that sets the library setting `name`.
