@@ -522,3 +522,109 @@ fn tau_exchanges_within_an_epoch() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("`tau`"), "{}", stderr(&o));
 }
+
+#[test]
+fn mismatched_ranks_bad_values_and_timeouts_end_cleanly() {
+    let (train, test) = a9a();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("never.jsonl");
+    // A rank that waits past --comm-timeout ends the job, leaving no file behind.
+    let o = mpirun(
+        2,
+        &[
+            "train",
+            "--data",
+            &train,
+            "--test",
+            &test,
+            "--distributed",
+            "average",
+            "--slow-rank",
+            "1:3000",
+            "--comm-timeout",
+            "1",
+            "--epochs",
+            "2",
+            "--report",
+            &arg(&report),
+            "-q",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no answer within 1 s"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "no report and no temporary file"
+    );
+    // Ranks started with different commands refuse to train together.
+    let bin = env!("CARGO_BIN_EXE_wildsgd");
+    let o = Command::new("mpirun")
+        .args(["--oversubscribe", "--bind-to", "none", "-n", "1", bin])
+        .args([
+            "train",
+            "--data",
+            &train,
+            "--distributed",
+            "average",
+            "-q",
+            ":",
+        ])
+        .args([
+            "-n",
+            "1",
+            bin,
+            "train",
+            "--data",
+            &train,
+            "--distributed",
+            "easgd",
+            "-q",
+        ])
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("different settings"), "{}", stderr(&o));
+    // Values that cannot work, and flags the scheme would ignore, are refused.
+    for (args, says) in [
+        (
+            &["--distributed", "average", "--slow-rank", "1:1e300"][..],
+            "`slow-rank`",
+        ),
+        (
+            &["--distributed", "easgd", "--elastic-alpha", "0.9"][..],
+            "at most 1",
+        ),
+        (
+            &["--distributed", "average", "--n-push", "8"][..],
+            "--n-push",
+        ),
+        (
+            &["--distributed", "average", "--elastic-alpha", "0.4"][..],
+            "is for easgd",
+        ),
+        (
+            &["--distributed", "downpour", "--threads", "2"][..],
+            "--threads",
+        ),
+        (
+            &["--distributed", "downpour", "--batch-size", "8"][..],
+            "mini-batches",
+        ),
+    ] {
+        let mut all = vec!["train", "--data", &train, "-q"];
+        all.extend_from_slice(args);
+        let o = mpirun(3, &all);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(says) && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -130,6 +130,23 @@ impl Job {
         (self.local_rank, self.local_size)
     }
 
+    /// Checks that every rank runs with the same `fingerprint` (of its settings and the
+    /// shape of its data): ranks started with different commands or files behind the
+    /// same path would otherwise exchange mismatched models.
+    pub(super) fn check_agreement(&self, fingerprint: u64, timeout: Duration) -> Result<()> {
+        // 52 bits: exact in an f64.
+        let h = (fingerprint & ((1 << 52) - 1)) as f64;
+        let lo = self.min(h, timeout, "comparing the ranks' settings")?;
+        let hi = -self.min(-h, timeout, "comparing the ranks' settings")?;
+        if lo != hi {
+            return Err(Error::config(
+                "distributed",
+                "the ranks were started with different settings or different data: every rank must run the same command on the same data",
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks that `dist` slows a rank of this job, if any.
     pub(super) fn check_slow(&self, dist: &DistConfig) -> Result<()> {
         match dist.slow {
@@ -143,12 +160,18 @@ impl Job {
 
     /// Ends the whole job with exit code `code` (`MPI_Abort`): every rank is killed.
     pub fn abort(&self, code: i32) -> ! {
+        // Outputs not yet committed leave no temporary file behind.
+        crate::atomic::remove_pending();
         // Not through `mpi()`: the lock may be held by the caller, and the job ends.
         self.world.abort(code)
     }
 
-    /// Counts `bytes` communicated in `seconds`.
+    /// Counts `bytes` communicated in `seconds` (nothing in a job of one rank, which
+    /// communicates with nobody).
     pub(super) fn count(&self, bytes: usize, seconds: f64) {
+        if self.size == 1 {
+            return;
+        }
         let mut m = self.meter.lock().unwrap_or_else(|e| e.into_inner());
         m.comm_bytes += bytes as u64;
         m.comm_seconds += seconds;
@@ -300,6 +323,7 @@ pub(super) fn wait(
                 "error: rank {rank} of {size}: no answer within {} s while {what}; another rank died or hangs (raise --comm-timeout if it is only slow)",
                 timeout.as_secs_f64()
             );
+            crate::atomic::remove_pending();
             world.abort(3);
         }
         spins += 1;

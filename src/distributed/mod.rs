@@ -185,7 +185,7 @@ impl DistConfig {
             return Err(Error::config(
                 "tau",
                 format!(
-                    "is for average and easgd; {} exchanges every n_push rows",
+                    "is for average and easgd; {} exchanges every `n_push` rows",
                     self.scheme.name()
                 ),
             ));
@@ -247,6 +247,38 @@ pub fn fit(
     dist.check()?;
     cfg.check()?;
     job.check_slow(dist)?;
+    job.check_agreement(
+        fingerprint(&(
+            cfg,
+            dist.scheme.name(),
+            dist.alpha,
+            dist.tau,
+            dist.n_push,
+            dist.n_fetch,
+            shard.cols(),
+        )),
+        dist.timeout,
+    )?;
+    if let Some(a) = dist.alpha
+        && f64::from(a) * job.size() as f64 > 1.0 + 1e-6
+    {
+        return Err(Error::config(
+            "alpha",
+            format!(
+                "times the ranks must be at most 1 (β = ranks·α ≤ 1: the center moves toward the ranks' mean, not past it), got {a} × {} ranks",
+                job.size()
+            ),
+        ));
+    }
+    if dist.scheme.served() && cfg.batch_size != 1 {
+        return Err(Error::config(
+            "batch_size",
+            format!(
+                "{} pushes every row's gradient: it takes no mini-batches",
+                dist.scheme.name()
+            ),
+        ));
+    }
     if dist.scheme == DistScheme::Dsgd {
         return Err(Error::config(
             "distributed",
@@ -255,7 +287,7 @@ pub fn fit(
     }
     if cfg.solver != crate::train::Solver::Primal {
         return Err(Error::config(
-            "solver",
+            "optimizer",
             "runs across processes use the primal solver (stochastic updates); dual-cd and saga run on one process",
         ));
     }
@@ -276,8 +308,13 @@ pub fn fit(
                 return Err(Error::config(
                     "optimizer",
                     format!(
-                        "{} applies AdaGrad on the server (ALGORITHMS.md §6, §7): use adagrad",
-                        dist.scheme.name()
+                        "{} applies {} on the server (ALGORITHMS.md §6, §7): use adagrad",
+                        dist.scheme.name(),
+                        if dist.scheme == DistScheme::Downpour {
+                            "AdaGrad"
+                        } else {
+                            "AdaGrad's delay-tolerant form, AdaptiveRevision,"
+                        }
                     ),
                 ));
             }
@@ -372,12 +409,16 @@ pub fn fit_mf(
             ),
         ));
     }
-    if dist.slow.is_some() || dist.tau.is_some() {
+    if dist.slow.is_some() || dist.tau.is_some() || dist.alpha.is_some() {
         return Err(Error::config(
             "distributed",
-            "dsgd takes neither `slow_rank` nor `tau` (its exchanges are the strata)",
+            "dsgd takes none of `slow_rank`, `tau`, `alpha` (its exchanges are the strata)",
         ));
     }
+    job.check_agreement(
+        fingerprint(&(cfg, train.len(), train.n_users(), train.n_items())),
+        dist.timeout,
+    )?;
     let want_stop = std::sync::atomic::AtomicBool::new(false);
     let agreed = std::sync::atomic::AtomicBool::new(false);
     let stop = std::cell::Cell::new(false);
@@ -402,4 +443,13 @@ pub fn fit_mf(
         meta.insert("ranks".into(), job.size().into());
     }
     Ok(out)
+}
+
+/// A hash of `v`'s JSON form (the same settings give the same hash on every rank).
+fn fingerprint(v: &impl serde::Serialize) -> u64 {
+    let text = serde_json::to_string(v).unwrap_or_default();
+    // FNV-1a: stable across processes and builds (std's hasher is seeded per process).
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }

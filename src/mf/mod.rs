@@ -606,12 +606,14 @@ pub(crate) fn fit_strata(
     progress: &mut dyn FnMut(MfProgress<'_>),
     stop: &std::cell::Cell<bool>,
 ) -> Result<MfOutcome> {
-    if !matches!(cfg.optimizer, MfOptimizer::Sgd | MfOptimizer::AdaGrad) || cfg.early_stop.is_some()
-    {
+    if !matches!(cfg.optimizer, MfOptimizer::Sgd | MfOptimizer::AdaGrad) {
         return Err(Error::config(
             "optimizer",
-            "matrix factorization across ranks runs sgd or adagrad, without early stopping",
+            "matrix factorization across ranks runs sgd or adagrad",
         ));
+    }
+    if cfg.early_stop.is_some() {
+        return Err(Error::config("early_stop", "is not supported across ranks"));
     }
     fit_dyn(train, valid, cfg, progress, stop, Some(strata))
 }

@@ -14,7 +14,7 @@ use super::train::{
     Kind, Loaded, ReportSink, check_flags, config, event, finish, load_any, mf_config, reported,
     run_summary,
 };
-use crate::args::{SchemeArg, TrainArgs};
+use crate::args::{SchemeArg, TrainArgs, given};
 use wildsgd::data::RatingsDataset;
 use wildsgd::mf::MfProgress;
 use wildsgd::model::{save_mf_model, save_model};
@@ -33,8 +33,8 @@ fn dist_config(a: &TrainArgs, scheme: DistScheme) -> Result<DistConfig> {
                 ))
             });
             match parsed {
-                Some((r, ms)) if ms.is_finite() && ms >= 0.0 => {
-                    Some((r, Duration::from_secs_f64(ms / 1000.0)))
+                Some((r, ms)) if let Ok(d) = Duration::try_from_secs_f64(ms / 1000.0) => {
+                    Some((r, d))
                 }
                 _ => {
                     return Err(wildsgd::Error::config(
@@ -50,9 +50,40 @@ fn dist_config(a: &TrainArgs, scheme: DistScheme) -> Result<DistConfig> {
         return Err(wildsgd::Error::config(
             "timeout",
             format!(
-                "must be a positive number of seconds, got {}",
+                "must be a number of seconds above 0 and below 1e9, got {}",
                 d.comm_timeout
             ),
+        )
+        .into());
+    }
+    // Flags that would not change this scheme's run are refused, not ignored.
+    let served = scheme.served();
+    let refused = [
+        (
+            d.elastic_alpha.is_some() && scheme != DistScheme::Easgd,
+            "--elastic-alpha",
+            "is for easgd",
+        ),
+        (
+            (d.n_push.is_some() || d.n_fetch.is_some()) && !served,
+            "--n-push and --n-fetch",
+            "are for downpour and delay-tolerant",
+        ),
+        (
+            served && ["threads", "scheme", "average"].iter().any(|f| given(f)),
+            "--threads, --scheme and --average",
+            "do not apply to the served schemes, which run one worker thread per rank on the served parameters without averaging",
+        ),
+        (
+            scheme == DistScheme::Dsgd && ["threads", "scheme", "blocks"].iter().any(|f| given(f)),
+            "--threads, --scheme and --blocks",
+            "do not apply to dsgd, which runs one thread per rank on its strata",
+        ),
+    ];
+    if let Some((_, flag, why)) = refused.iter().find(|r| r.0) {
+        return Err(wildsgd::Error::config(
+            "distributed",
+            format!("{flag} {why} (--distributed {})", scheme.name()),
         )
         .into());
     }
@@ -85,8 +116,16 @@ pub fn run(a: &TrainArgs, scheme: &str) -> Result<()> {
                 Some(wildsgd::Error::Parse(_)) | None => text,
                 Some(_) => crate::words::in_flags(&text),
             };
-            eprintln!("error: rank {rank} of {size}: {text}");
-            wildsgd::atomic::remove_pending();
+            // An error every rank meets (a bad flag) is printed once: rank 0's abort ends
+            // the others while they wait. A rank's own error is printed after the wait.
+            if rank != 0 {
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+            // One write, so that lines of several ranks do not interleave.
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                format!("error: rank {rank} of {size}: {text}\n").as_bytes(),
+            );
             job.abort(2)
         }
     }
@@ -149,10 +188,11 @@ fn run_rank(a: &TrainArgs, scheme: &str, job: &Job) -> Result<()> {
     let comm = d.comm.unwrap_or_default();
     let nnz: f64 = outcome.epochs.iter().map(|e| e.nnz as f64).sum();
     let mut line = format!(
-        "{} {} | {} across {size} ranks | {} | comm {:.3} s, {} on rank 0 | lr {}{} | objective {:.6}",
+        "{} {} | {} across {size} rank{} | {} | comm {:.3} s, {} on rank 0 | lr {}{} | objective {:.6}",
         d.model,
         d.optimizer,
         scheme.name(),
+        if size == 1 { "" } else { "s" },
         run_summary(
             d.scheme,
             d.threads,
@@ -250,9 +290,10 @@ fn run_mf(
     let d = &outcome.done;
     let comm = d.comm.unwrap_or_default();
     let mut line = format!(
-        "mf {} rank {} | dsgd across {size} ranks | {} | comm {:.3} s, {} on rank 0 | lr {} | l2 {}",
+        "mf {} rank {} | dsgd across {size} rank{} | {} | comm {:.3} s, {} on rank 0 | lr {} | l2 {}",
         d.optimizer,
         d.rank,
+        if size == 1 { "" } else { "s" },
         run_summary(
             d.scheme,
             d.threads,
