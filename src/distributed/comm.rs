@@ -200,16 +200,8 @@ impl Job {
         let start = Instant::now();
         {
             let world = self.mpi();
-            let mut req = Some(world.immediate_barrier());
-            wait(self.rank, self.size, &world, timeout, what, || {
-                match req.take().map(|r| r.test()) {
-                    Some(Ok(_)) | None => true,
-                    Some(Err(r)) => {
-                        req = Some(r);
-                        false
-                    }
-                }
-            });
+            let req = world.immediate_barrier();
+            complete(self.rank, self.size, &world, timeout, what, req);
         }
         self.count_wait(start.elapsed().as_secs_f64());
     }
@@ -233,17 +225,8 @@ impl Job {
         let start = Instant::now();
         let world = self.mpi();
         mpi::request::scope(|scope| {
-            let mut req =
-                Some(world.immediate_all_reduce_into(scope, &send[..], v, SystemOperation::sum()));
-            wait(self.rank, self.size, &world, timeout, what, || {
-                match req.take().map(|r| r.test()) {
-                    Some(Ok(_)) | None => true,
-                    Some(Err(r)) => {
-                        req = Some(r);
-                        false
-                    }
-                }
-            });
+            let req = world.immediate_all_reduce_into(scope, &send[..], v, SystemOperation::sum());
+            complete(self.rank, self.size, &world, timeout, what, req);
         });
         self.count(
             2 * std::mem::size_of_val(&send[..]),
@@ -258,16 +241,8 @@ impl Job {
         let bytes = std::mem::size_of_val(v);
         let world = self.mpi();
         mpi::request::scope(|scope| {
-            let mut req = Some(world.process_at_rank(0).immediate_broadcast_into(scope, v));
-            wait(self.rank, self.size, &world, timeout, what, || {
-                match req.take().map(|r| r.test()) {
-                    Some(Ok(_)) | None => true,
-                    Some(Err(r)) => {
-                        req = Some(r);
-                        false
-                    }
-                }
-            });
+            let req = world.process_at_rank(0).immediate_broadcast_into(scope, v);
+            complete(self.rank, self.size, &world, timeout, what, req);
         });
         self.count(bytes, start.elapsed().as_secs_f64());
     }
@@ -283,17 +258,8 @@ impl Job {
         let send = v.to_vec();
         let world = self.mpi();
         mpi::request::scope(|scope| {
-            let mut req =
-                Some(world.immediate_all_reduce_into(scope, &send[..], v, SystemOperation::max()));
-            wait(self.rank, self.size, &world, timeout, what, || {
-                match req.take().map(|r| r.test()) {
-                    Some(Ok(_)) | None => true,
-                    Some(Err(r)) => {
-                        req = Some(r);
-                        false
-                    }
-                }
-            });
+            let req = world.immediate_all_reduce_into(scope, &send[..], v, SystemOperation::max());
+            complete(self.rank, self.size, &world, timeout, what, req);
         });
     }
 
@@ -333,6 +299,27 @@ pub(super) fn wait(
             std::thread::sleep(Duration::from_micros(50));
         }
     }
+}
+
+/// Waits (bounded, as [`wait`]) until `req` completes.
+pub(super) fn complete<'a, D: ?Sized, S: mpi::request::Scope<'a>>(
+    rank: usize,
+    size: usize,
+    world: &SimpleCommunicator,
+    timeout: Duration,
+    what: &str,
+    req: mpi::request::Request<'a, D, S>,
+) {
+    let mut req = Some(req);
+    wait(rank, size, world, timeout, what, || {
+        match req.take().map(|r| r.test()) {
+            Some(Ok(_)) | None => true,
+            Some(Err(r)) => {
+                req = Some(r);
+                false
+            }
+        }
+    });
 }
 
 /// The epoch-end exchange of the allreduce schemes (average, easgd).

@@ -120,20 +120,14 @@ impl Run<'_> {
                 let world = self.job.mpi();
                 let dest = world.process_at_rank(src);
                 mpi::request::scope(|scope| {
-                    let mut req = Some(dest.immediate_send_with_tag(scope, &reply[..], TO_WORKER));
-                    super::comm::wait(
+                    let req = dest.immediate_send_with_tag(scope, &reply[..], TO_WORKER);
+                    super::comm::complete(
                         self.job.rank(),
                         self.job.size(),
                         &world,
                         self.dist.timeout,
                         &format!("sending parameters to rank {src}"),
-                        || match req.take().map(|r| r.test()) {
-                            Some(Ok(_)) | None => true,
-                            Some(Err(r)) => {
-                                req = Some(r);
-                                false
-                            }
-                        },
+                        req,
                     );
                 });
                 self.job
