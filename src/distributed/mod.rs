@@ -244,6 +244,71 @@ pub fn fit(
     dist: &DistConfig,
     mut progress: impl FnMut(Progress<'_>) -> std::ops::ControlFlow<()>,
 ) -> Result<TrainOutcome> {
+    check_linear(job, shard, cfg, dist)?;
+    let mut cfg = cfg.clone();
+    // λ's default (1/n) is over the job's rows, not the shard's.
+    let total_rows = job.sum_usize(shard.rows(), dist.timeout)?;
+    cfg.l2 = Some(cfg.effective_l2(total_rows));
+    let calibrated = cfg.lr.is_none();
+    if calibrated {
+        let mine = f64::from(crate::train::calibrate(shard, &cfg)?);
+        cfg.lr = Some(job.min(mine, dist.timeout, "agreeing on the calibrated rate")? as f32);
+    }
+    let want_stop = std::sync::atomic::AtomicBool::new(false);
+    let agreed = std::sync::atomic::AtomicBool::new(false);
+    let stop = std::cell::Cell::new(false);
+    let mut report = |p: Progress<'_>| {
+        let epoch_end = matches!(p, Progress::Epoch(_));
+        if progress(p).is_break() {
+            want_stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        // Ranks stop together: after the epoch whose exchange found a stop request.
+        if epoch_end && agreed.load(std::sync::atomic::Ordering::Relaxed) {
+            stop.set(true);
+        }
+    };
+    let mut out = if dist.scheme.served() {
+        server::fit(
+            job,
+            shard,
+            valid,
+            &cfg,
+            dist,
+            &want_stop,
+            &agreed,
+            &mut report,
+            &stop,
+        )?
+    } else {
+        // Exchanges per epoch from τ: the same on every rank (from the largest shard).
+        let most = -job.min(-(shard.rows() as f64), dist.timeout, "agreeing on τ")?;
+        let rounds = dist.tau.map_or(1, |t| (most as usize).div_ceil(t).max(1));
+        if rounds > 1 && cfg.engine.scheme == crate::engine::Scheme::RoundRobin {
+            return Err(Error::config(
+                "tau",
+                "takes hogwild, locked or sequential threads in each rank, not round-robin",
+            ));
+        }
+        let x = comm::Elastic::new(job, dist, rounds, &want_stop, &agreed);
+        crate::train::fit_exchanging(shard, valid, &cfg, &x, &mut report, &stop)?
+    };
+    out.done.lr_calibrated = calibrated;
+    if let Some(meta) = out.model.meta.as_object_mut() {
+        meta.insert("lr_calibrated".into(), calibrated.into());
+        meta.insert("distributed".into(), dist.scheme.name().into());
+        meta.insert("ranks".into(), job.size().into());
+        meta.insert("train_rows".into(), total_rows.into());
+    }
+    Ok(out)
+}
+
+/// The checks of [`fit`]: settings every rank shares and this scheme takes.
+fn check_linear(
+    job: &Job,
+    shard: &SparseDataset,
+    cfg: &TrainConfig,
+    dist: &DistConfig,
+) -> Result<()> {
     dist.check()?;
     cfg.check()?;
     job.check_slow(dist)?;
@@ -300,25 +365,19 @@ pub fn fit(
     if shard.rows() == 0 {
         return Err(Error::config("train", "this rank's shard has no rows"));
     }
-    let mut cfg = cfg.clone();
-    if dist.scheme.served() {
-        cfg.optimizer = match cfg.optimizer {
-            a @ crate::optim::OptimizerKind::AdaGrad(_) => a,
-            _ => {
-                return Err(Error::config(
-                    "optimizer",
-                    format!(
-                        "{} applies {} on the server (ALGORITHMS.md §6, §7): use adagrad",
-                        dist.scheme.name(),
-                        if dist.scheme == DistScheme::Downpour {
-                            "AdaGrad"
-                        } else {
-                            "AdaGrad's delay-tolerant form, AdaptiveRevision,"
-                        }
-                    ),
-                ));
-            }
-        };
+    if dist.scheme.served() && !matches!(cfg.optimizer, crate::optim::OptimizerKind::AdaGrad(_)) {
+        return Err(Error::config(
+            "optimizer",
+            format!(
+                "{} applies {} on the server (ALGORITHMS.md §6, §7): use adagrad",
+                dist.scheme.name(),
+                if dist.scheme == DistScheme::Downpour {
+                    "AdaGrad"
+                } else {
+                    "AdaGrad's delay-tolerant form, AdaptiveRevision,"
+                }
+            ),
+        ));
     }
     if dist.scheme.served() && cfg.l1 > 0.0 {
         return Err(Error::config(
@@ -326,60 +385,7 @@ pub fn fit(
             format!("is not supported by {} (L2 only)", dist.scheme.name()),
         ));
     }
-    // λ's default (1/n) is over the job's rows, not the shard's.
-    let total_rows = job.sum_usize(shard.rows(), dist.timeout)?;
-    cfg.l2 = Some(cfg.effective_l2(total_rows));
-    let calibrated = cfg.lr.is_none();
-    if calibrated {
-        let mine = f64::from(crate::train::calibrate(shard, &cfg)?);
-        cfg.lr = Some(job.min(mine, dist.timeout, "agreeing on the calibrated rate")? as f32);
-    }
-    let want_stop = std::sync::atomic::AtomicBool::new(false);
-    let agreed = std::sync::atomic::AtomicBool::new(false);
-    let stop = std::cell::Cell::new(false);
-    let mut report = |p: Progress<'_>| {
-        let epoch_end = matches!(p, Progress::Epoch(_));
-        if progress(p).is_break() {
-            want_stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        // Ranks stop together: after the epoch whose exchange found a stop request.
-        if epoch_end && agreed.load(std::sync::atomic::Ordering::Relaxed) {
-            stop.set(true);
-        }
-    };
-    let mut out = if dist.scheme.served() {
-        server::fit(
-            job,
-            shard,
-            valid,
-            &cfg,
-            dist,
-            &want_stop,
-            &agreed,
-            &mut report,
-            &stop,
-        )?
-    } else {
-        // Exchanges per epoch from τ: the same on every rank (from the largest shard).
-        let most = -job.min(-(shard.rows() as f64), dist.timeout, "agreeing on τ")?;
-        let rounds = dist.tau.map_or(1, |t| (most as usize).div_ceil(t).max(1));
-        if rounds > 1 && cfg.engine.scheme == crate::engine::Scheme::RoundRobin {
-            return Err(Error::config(
-                "tau",
-                "takes hogwild, locked or sequential threads in each rank, not round-robin",
-            ));
-        }
-        let x = comm::Elastic::new(job, dist, rounds, &want_stop, &agreed);
-        crate::train::fit_exchanging(shard, valid, &cfg, &x, &mut report, &stop)?
-    };
-    out.done.lr_calibrated = calibrated;
-    if let Some(meta) = out.model.meta.as_object_mut() {
-        meta.insert("lr_calibrated".into(), calibrated.into());
-        meta.insert("distributed".into(), dist.scheme.name().into());
-        meta.insert("ranks".into(), job.size().into());
-        meta.insert("train_rows".into(), total_rows.into());
-    }
-    Ok(out)
+    Ok(())
 }
 
 /// Matrix factorization across the ranks of `job` with DSGD's strata (`dist.scheme` must

@@ -480,45 +480,9 @@ pub(super) fn fit(
     progress: &mut dyn FnMut(Progress<'_>),
     stop: &std::cell::Cell<bool>,
 ) -> Result<TrainOutcome> {
-    let coords = shard.cols() + usize::from(cfg.bias);
-    let timeout = dist.timeout;
-    let total_rows = job.sum_usize(shard.rows(), timeout)?;
+    let total_rows = job.sum_usize(shard.rows(), dist.timeout)?;
     let lambda = cfg.effective_l2(total_rows);
-    let eps = match cfg.optimizer {
-        crate::optim::OptimizerKind::AdaGrad(a) => a.eps,
-        _ => 1e-8,
-    };
-    let mut l2_scale = crate::train::degree_scale(shard, cfg.bias);
-    if cfg.bias {
-        // The bias is not regularized by the sparse form (as in the engine's degree form).
-        *l2_scale.last_mut().expect("bias") = 0.0;
-    }
-    let rank0 = job.rank() == 0;
-    let mut run = Run {
-        job,
-        shard,
-        cfg,
-        dist,
-        revise: dist.scheme == DistScheme::DelayTolerant,
-        bias: cfg.bias.then_some(shard.cols()),
-        lambda: lambda as f32,
-        l2_scale,
-        eps,
-        slots: if rank0 {
-            vec![[0.0; 4]; coords]
-        } else {
-            Vec::new()
-        },
-        x: if rank0 { Vec::new() } else { vec![0.0; coords] },
-        gbar: if rank0 { Vec::new() } else { vec![0.0; coords] },
-        stamp: vec![0; coords],
-        stamp_now: 0,
-        perm: Vec::new(),
-        slow: dist.slow.filter(|s| s.0 == job.rank()).map(|s| s.1),
-        link: Default::default(),
-        awaited: Default::default(),
-        inbox: Default::default(),
-    };
+    let mut run = Run::new(job, shard, cfg, dist, lambda);
     let plan = Plan {
         epochs: cfg.epochs,
         early_stop: None,
@@ -538,89 +502,19 @@ pub(super) fn fit(
     let mut total = job.take_stats(dist.scheme);
     let driven = crate::driver::drive(&plan, stop, |epoch, lr, _keep| {
         let start = Instant::now();
-        let (loss, updates) = run.epoch(epoch, lr, &mut |done| {
+        let trained = run.epoch(epoch, lr, &mut |done| {
             progress(Progress::Examples { epoch, done })
         })?;
         let seconds = start.elapsed().as_secs_f64();
-        // The server's weights on every rank.
-        let mut w: Vec<f32> = if rank0 {
-            run.slots.iter().map(|s| s[0]).collect()
-        } else {
-            vec![0.0; coords]
-        };
-        job.broadcast_f32(
-            &mut w,
-            timeout,
-            &format!("receiving the weights after epoch {}", epoch + 1),
-        );
-        let d = shard.cols();
-        model.weights.copy_from_slice(&w[..d]);
-        model.bias = if cfg.bias { w[d] } else { 0.0 };
-        let shard_loss = crate::train::objective(&model, shard, 0.0, 0.0) * shard.rows() as f64;
-        let mut sums = [
-            loss,
-            updates as f64,
-            shard.rows() as f64,
-            shard.nnz() as f64,
-            shard_loss,
-            f64::from(u8::from(want_stop.load(Ordering::Relaxed))),
-        ];
-        job.sum_f64(
-            &mut sums,
-            timeout,
-            &format!("summing the figures of epoch {}", epoch + 1),
-        );
-        let [loss, updates, rows, nnz, shard_loss, stops] = sums;
-        agreed.store(stops > 0.0, Ordering::Relaxed);
-        let train_loss = loss / rows;
-        let diverged = |what| Error::Diverged {
-            epoch: epoch + 1,
-            lr,
-            l2: lambda,
-            what,
-        };
-        if !train_loss.is_finite() {
-            return Err(diverged("the training loss is"));
-        }
-        if !model.is_finite() {
-            return Err(diverged("the weights are"));
-        }
-        let m = match valid.map(|v| metrics::evaluate(&model, v)).transpose() {
-            Err(Error::NonFiniteScore { .. }) => {
-                return Err(diverged("the scores on the test data are"));
-            }
-            other => other?,
-        };
-        let objective = shard_loss / rows + crate::train::penalty(&model, lambda, cfg.l1);
-        let comm = job.take_stats(dist.scheme);
-        total = total.plus(comm);
-        let rep = EpochReport {
-            epoch: epoch + 1,
-            seconds,
-            lr,
-            train_loss,
-            objective,
-            duality_gap: None,
-            test_loss: m.map(|m| m.loss),
-            test_accuracy: m.map(|m| m.accuracy),
-            test_auc: m.and_then(|m| m.auc),
-            updates: updates as u64,
-            nnz: nnz as u64,
-            nnz_per_sec: nnz / seconds.max(1e-12),
-            comm: Some(comm),
-        };
+        let stops = want_stop.load(Ordering::Relaxed);
+        let (ep, rep, stop_now) =
+            run.end_epoch((epoch, lr, seconds), trained, stops, &mut model, valid)?;
+        agreed.store(stop_now, Ordering::Relaxed);
+        total = total.plus(rep.comm.unwrap_or_default());
         progress(Progress::Epoch(&rep));
         history.push(rep);
-        Ok(Epoch::<()> {
-            seconds,
-            train: train_loss,
-            valid: m.map(|m| m.loss),
-            objective: Some(objective),
-            gap: None,
-            model: None,
-        })
+        Ok(ep)
     })?;
-    let last = history.last();
     let final_metrics = valid.map(|v| metrics::evaluate(&model, v)).transpose()?;
     let done = DoneReport {
         model: cfg.loss.name(),
@@ -630,7 +524,7 @@ pub(super) fn fit(
         oversubscribed: false,
         epochs: history.len(),
         train_seconds: driven.train_seconds,
-        objective: last.map_or(f64::NAN, |r| r.objective),
+        objective: history.last().map_or(f64::NAN, |r| r.objective),
         duality_gap: None,
         converged: driven.converged,
         averaged: false,
@@ -667,4 +561,136 @@ pub(super) fn fit(
         epochs: history,
         done,
     })
+}
+
+impl<'a> Run<'a> {
+    /// This rank's state: the served slots on rank 0, the fetched parameters elsewhere.
+    fn new(
+        job: &'a Job,
+        shard: &'a SparseDataset,
+        cfg: &'a TrainConfig,
+        dist: &'a DistConfig,
+        lambda: f64,
+    ) -> Self {
+        let coords = shard.cols() + usize::from(cfg.bias);
+        let eps = match cfg.optimizer {
+            crate::optim::OptimizerKind::AdaGrad(a) => a.eps,
+            _ => 1e-8,
+        };
+        let mut l2_scale = crate::train::degree_scale(shard, cfg.bias);
+        if cfg.bias {
+            // The bias is not regularized by the sparse form (as in the engine's degree form).
+            *l2_scale.last_mut().expect("bias") = 0.0;
+        }
+        let rank0 = job.rank() == 0;
+        let (served, fetched) = if rank0 { (coords, 0) } else { (0, coords) };
+        Run {
+            job,
+            shard,
+            cfg,
+            dist,
+            revise: dist.scheme == DistScheme::DelayTolerant,
+            bias: cfg.bias.then_some(shard.cols()),
+            lambda: lambda as f32,
+            l2_scale,
+            eps,
+            slots: vec![[0.0; 4]; served],
+            x: vec![0.0; fetched],
+            gbar: vec![0.0; fetched],
+            stamp: vec![0; coords],
+            stamp_now: 0,
+            perm: Vec::new(),
+            slow: dist.slow.filter(|s| s.0 == job.rank()).map(|s| s.1),
+            link: Default::default(),
+            awaited: Default::default(),
+            inbox: Default::default(),
+        }
+    }
+
+    /// The end of an epoch on every rank alike: the server's weights into `model`, the
+    /// shards' figures summed (with the ranks' stop requests: whether any rank asked is
+    /// returned), divergence checks, evaluation on `valid`, the report.
+    fn end_epoch(
+        &self,
+        (epoch, lr, seconds): (usize, f32, f64),
+        (loss, updates): (f64, u64),
+        want_stop: bool,
+        model: &mut LinearModel,
+        valid: Option<&SparseDataset>,
+    ) -> Result<(Epoch<()>, EpochReport, bool)> {
+        let (job, shard, timeout) = (self.job, self.shard, self.dist.timeout);
+        let mut w: Vec<f32> = if job.rank() == 0 {
+            self.slots.iter().map(|s| s[0]).collect()
+        } else {
+            vec![0.0; self.x.len()]
+        };
+        job.broadcast_f32(
+            &mut w,
+            timeout,
+            &format!("receiving the weights after epoch {}", epoch + 1),
+        );
+        let d = shard.cols();
+        model.weights.copy_from_slice(&w[..d]);
+        model.bias = if self.bias.is_some() { w[d] } else { 0.0 };
+        let shard_loss = crate::train::objective(model, shard, 0.0, 0.0) * shard.rows() as f64;
+        let mut sums = [
+            loss,
+            updates as f64,
+            shard.rows() as f64,
+            shard.nnz() as f64,
+            shard_loss,
+            f64::from(u8::from(want_stop)),
+        ];
+        job.sum_f64(
+            &mut sums,
+            timeout,
+            &format!("summing the figures of epoch {}", epoch + 1),
+        );
+        let [loss, updates, rows, nnz, shard_loss, stops] = sums;
+        let train_loss = loss / rows;
+        let lambda = f64::from(self.lambda);
+        let diverged = |what| Error::Diverged {
+            epoch: epoch + 1,
+            lr,
+            l2: lambda,
+            what,
+        };
+        if !train_loss.is_finite() {
+            return Err(diverged("the training loss is"));
+        }
+        if !model.is_finite() {
+            return Err(diverged("the weights are"));
+        }
+        let m = match valid.map(|v| metrics::evaluate(model, v)).transpose() {
+            Err(Error::NonFiniteScore { .. }) => {
+                return Err(diverged("the scores on the test data are"));
+            }
+            other => other?,
+        };
+        let objective = shard_loss / rows + crate::train::penalty(model, lambda, self.cfg.l1);
+        let rep = EpochReport {
+            epoch: epoch + 1,
+            seconds,
+            lr,
+            train_loss,
+            objective,
+            duality_gap: None,
+            test_loss: m.map(|m| m.loss),
+            test_accuracy: m.map(|m| m.accuracy),
+            test_auc: m.and_then(|m| m.auc),
+            updates: updates as u64,
+            nnz: nnz as u64,
+            nnz_per_sec: nnz / seconds.max(1e-12),
+            comm: Some(job.take_stats(self.dist.scheme)),
+        };
+        let ep = Epoch {
+            seconds,
+            train: train_loss,
+            valid: m.map(|m| m.loss),
+            objective: Some(objective),
+            gap: None,
+            model: None,
+        };
+        Ok((ep, rep, stops > 0.0))
+    }
 }
