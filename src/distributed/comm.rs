@@ -367,83 +367,52 @@ impl crate::train::Exchange for Elastic<'_> {
     }
 
     fn exchange_iterate(&self, epoch: usize, round: usize, iterate: &mut [f32]) -> Result<()> {
-        let (job, p) = (self.job, self.job.size() as f64);
-        if let Some((r, d)) = self.dist.slow
-            && r == job.rank()
-        {
-            std::thread::sleep(d);
-        }
         let what = format!(
             "exchanging the weights in epoch {} (round {} of {})",
             epoch + 1,
             round + 1,
             self.rounds
         );
-        let n = iterate.len();
-        match self.dist.scheme {
-            DistScheme::Average => {
-                let mut v: Vec<f64> = iterate.iter().map(|&x| f64::from(x)).collect();
-                job.sum_f64(&mut v, self.dist.timeout, &what);
-                for (x, s) in iterate.iter_mut().zip(&v) {
-                    *x = (s / p) as f32;
-                }
-            }
-            DistScheme::Easgd => {
-                let alpha = f64::from(self.dist.alpha.unwrap_or(0.9 / p as f32));
-                let mut center = self.center.lock().unwrap_or_else(|e| e.into_inner());
-                if center.is_empty() {
-                    center.resize(2 * n, 0.0);
-                }
-                let mut diff: Vec<f64> = iterate
-                    .iter()
-                    .zip(center.iter())
-                    .map(|(&x, &c)| alpha * (f64::from(x) - c))
-                    .collect();
-                for (x, d) in iterate.iter_mut().zip(&diff) {
-                    *x = (f64::from(*x) - d) as f32;
-                }
-                job.sum_f64(&mut diff, self.dist.timeout, &what);
-                for (c, d) in center.iter_mut().zip(&diff) {
-                    *c += d;
-                }
-            }
-            DistScheme::Downpour | DistScheme::DelayTolerant | DistScheme::Dsgd => {
-                return Err(Error::config(
-                    "distributed",
-                    "this scheme has no exchange of linear models (a bug)",
-                ));
-            }
-        }
-        Ok(())
+        self.meet(&what, iterate, None)
     }
 
     fn exchange(&self, epoch: usize, iterate: &mut [f32], model: &mut [f32]) -> Result<()> {
+        let what = format!("exchanging the models after epoch {}", epoch + 1);
+        self.meet(&what, iterate, Some(model))
+    }
+
+    fn stats(&self) -> CommStats {
+        self.job.take_stats(self.dist.scheme)
+    }
+}
+
+impl Elastic<'_> {
+    /// One exchange, in one allreduce: this rank's weights `iterate` (bias last) move as
+    /// the scheme says; at an epoch's end (`model` given) the models evaluated become the
+    /// job's model, and the ranks agree on stopping.
+    ///
+    /// - average: both become the ranks' means.
+    /// - easgd: diff_i = α(x^i − x̃); x^i −= diff_i; x̃ += Σ_i diff_i. The models evaluated
+    ///   (each rank's average of its iterates) have a center of their own under the same
+    ///   rule, which is the job's model: the elastic center of the averaged iterates
+    ///   (§12.2 on top of §8).
+    fn meet(&self, what: &str, iterate: &mut [f32], model: Option<&mut [f32]>) -> Result<()> {
         let (job, p) = (self.job, self.job.size() as f64);
         if let Some((r, d)) = self.dist.slow
             && r == job.rank()
         {
             std::thread::sleep(d);
         }
-        let what = format!("exchanging the models after epoch {}", epoch + 1);
         let n = iterate.len();
-        match self.dist.scheme {
-            DistScheme::Average => {
-                // One allreduce: the iterates, the evaluated models, the stop flag.
-                let mut v: Vec<f64> = iterate
-                    .iter()
-                    .chain(model.iter())
-                    .map(|&x| f64::from(x))
-                    .collect();
-                v.push(f64::from(u8::from(self.want_stop.load(Ordering::Relaxed))));
-                job.sum_f64(&mut v, self.dist.timeout, &what);
-                for (x, s) in iterate.iter_mut().zip(&v[..n]) {
-                    *x = (s / p) as f32;
-                }
-                for (x, s) in model.iter_mut().zip(&v[n..2 * n]) {
-                    *x = (s / p) as f32;
-                }
-                self.agreed.store(v[2 * n] > 0.0, Ordering::Relaxed);
-            }
+        let mine: Vec<f64> = iterate
+            .iter()
+            .chain(model.iter().flat_map(|m| m.iter()))
+            .map(|&x| f64::from(x))
+            .collect();
+        let len = mine.len();
+        let stop = f64::from(u8::from(self.want_stop.load(Ordering::Relaxed)));
+        let mut v = match self.dist.scheme {
+            DistScheme::Average => mine,
             DistScheme::Easgd => {
                 let alpha = f64::from(self.dist.alpha.unwrap_or(0.9 / p as f32));
                 let mut center = self.center.lock().unwrap_or_else(|e| e.into_inner());
@@ -451,41 +420,54 @@ impl crate::train::Exchange for Elastic<'_> {
                     // Every rank starts from the same weights (zero): so do the centers.
                     center.resize(2 * n, 0.0);
                 }
-                // The iterates: diff_i = α(x^i − x̃); x^i −= diff_i; x̃ += Σ_i diff_i.
-                // The models evaluated (each rank's average of its iterates) have a
-                // center of their own under the same rule, which is the job's model:
-                // the elastic center of the averaged iterates (§12.2 on top of §8).
-                let mut diff: Vec<f64> = iterate
+                let diff: Vec<f64> = mine
                     .iter()
-                    .chain(model.iter())
                     .zip(center.iter())
-                    .map(|(&x, &c)| alpha * (f64::from(x) - c))
+                    .map(|(&x, &c)| alpha * (x - c))
                     .collect();
                 for (x, d) in iterate.iter_mut().zip(&diff) {
                     *x = (f64::from(*x) - d) as f32;
                 }
-                diff.push(f64::from(u8::from(self.want_stop.load(Ordering::Relaxed))));
-                job.sum_f64(&mut diff, self.dist.timeout, &what);
-                for (c, d) in center.iter_mut().zip(&diff[..2 * n]) {
-                    *c += d;
-                }
-                for (m, &c) in model.iter_mut().zip(&center[n..]) {
-                    *m = c as f32;
-                }
-                self.agreed.store(diff[2 * n] > 0.0, Ordering::Relaxed);
+                diff
             }
             DistScheme::Downpour | DistScheme::DelayTolerant | DistScheme::Dsgd => {
                 return Err(Error::config(
                     "distributed",
-                    "this scheme has no epoch-end exchange of linear models (a bug)",
+                    "this scheme has no exchange of linear models (a bug)",
                 ));
+            }
+        };
+        if model.is_some() {
+            v.push(stop);
+        }
+        job.sum_f64(&mut v, self.dist.timeout, what);
+        if model.is_some() {
+            self.agreed.store(v[len] > 0.0, Ordering::Relaxed);
+        }
+        match self.dist.scheme {
+            DistScheme::Easgd => {
+                let mut center = self.center.lock().unwrap_or_else(|e| e.into_inner());
+                for (c, d) in center.iter_mut().zip(&v[..len]) {
+                    *c += d;
+                }
+                if let Some(m) = model {
+                    for (m, &c) in m.iter_mut().zip(&center[n..]) {
+                        *m = c as f32;
+                    }
+                }
+            }
+            _ => {
+                for (x, s) in iterate.iter_mut().zip(&v[..n]) {
+                    *x = (s / p) as f32;
+                }
+                if let Some(m) = model {
+                    for (x, s) in m.iter_mut().zip(&v[n..len]) {
+                        *x = (s / p) as f32;
+                    }
+                }
             }
         }
         Ok(())
-    }
-
-    fn stats(&self) -> CommStats {
-        self.job.take_stats(self.dist.scheme)
     }
 }
 
