@@ -81,9 +81,9 @@ struct Run<'a> {
     inbox: std::collections::VecDeque<Vec<u32>>,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
     /// A row's coordinates and values, the bias last.
-    fn coords(&self, r: usize) -> impl Iterator<Item = (usize, f32)> + '_ {
+    fn coords(&self, r: usize) -> impl Iterator<Item = (usize, f32)> + use<'a> {
         let (idx, val) = self.shard.row(r);
         idx.iter()
             .zip(val)
@@ -375,8 +375,8 @@ impl Run<'_> {
                 let y = self.shard.y()[r];
                 loss += f64::from(self.cfg.loss.loss(z, y));
                 let dl = self.cfg.loss.dloss(z, y);
-                let row: Vec<(usize, f32)> = self.coords(r).collect();
-                for (j, v) in row {
+                // The row borrows the shard, not `self`: no copy of it per update.
+                for (j, v) in self.coords(r) {
                     let g = dl * v + self.lambda * self.l2_scale[j] * self.slots[j][0];
                     self.apply(j, g, self.slots[j][1], lr);
                 }

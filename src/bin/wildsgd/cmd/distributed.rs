@@ -11,10 +11,10 @@ use wildsgd::distributed::{self, DistConfig, DistScheme, Job};
 use wildsgd::train::Progress;
 
 use super::train::{
-    Kind, Loaded, ReportSink, check_flags, config, event, finish, load_any, mf_config, reported,
+    Loaded, ReportSink, event, finish, linear_settings, load_any, mf_settings, reported,
     run_summary,
 };
-use crate::args::{SchemeArg, TrainArgs, given};
+use crate::args::{TrainArgs, given};
 use wildsgd::data::RatingsDataset;
 use wildsgd::mf::MfProgress;
 use wildsgd::model::{save_mf_model, save_model};
@@ -143,14 +143,7 @@ fn run_rank(a: &TrainArgs, scheme: &str, job: &Job) -> Result<()> {
         .optimizer
         .as_deref()
         .unwrap_or(if scheme.served() { "adagrad" } else { "sgd" });
-    check_flags(
-        Kind::Linear,
-        &[name],
-        Some(a.engine.scheme.unwrap_or(SchemeArg::Hogwild)),
-        a.engine.threads,
-        &a.opts,
-    )?;
-    let cfg = config(name, &a.opts, Some(&a.engine), all.rows())?;
+    let cfg = linear_settings(a, name, all.rows())?;
     let shard = distributed::shard(&all, rank, size)?;
     drop(all);
     let lead = rank == 0;
@@ -246,14 +239,7 @@ fn run_mf(
         )
         .into());
     }
-    check_flags(
-        Kind::Mf,
-        &[a.optimizer.as_deref().unwrap_or("adagrad")],
-        Some(a.engine.scheme.unwrap_or(SchemeArg::Block)),
-        a.engine.threads,
-        &a.opts,
-    )?;
-    let cfg = mf_config(a.optimizer.as_deref(), &a.opts, Some(&a.engine))?;
+    let cfg = mf_settings(a)?;
     let (rank, size) = (job.rank(), job.size());
     let lead = rank == 0;
     let mut sink = ReportSink::open(if lead { a.report.as_deref() } else { None })?;

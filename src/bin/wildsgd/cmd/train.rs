@@ -532,14 +532,7 @@ fn run_mf(
     train_data: &RatingsDataset,
     valid: Option<&RatingsDataset>,
 ) -> Result<()> {
-    check_flags(
-        Kind::Mf,
-        &[a.optimizer.as_deref().unwrap_or("adagrad")],
-        Some(a.engine.scheme.unwrap_or(SchemeArg::Block)),
-        a.engine.threads,
-        &a.opts,
-    )?;
-    let cfg = mf_config(a.optimizer.as_deref(), &a.opts, Some(&a.engine))?;
+    let cfg = mf_settings(a)?;
     let mut sink = ReportSink::open(a.report.as_deref())?;
     let outcome = run_one_mf(train_data, valid, &cfg, a.opts.quiet, &mut |v| {
         sink.write(v)
@@ -816,6 +809,31 @@ impl ReportSink {
     }
 }
 
+/// `train`'s matrix-factorization settings, once the flags that do not apply are refused.
+pub fn mf_settings(a: &TrainArgs) -> Result<MfConfig> {
+    check_flags(
+        Kind::Mf,
+        &[a.optimizer.as_deref().unwrap_or("adagrad")],
+        Some(a.engine.scheme.unwrap_or(SchemeArg::Block)),
+        a.engine.threads,
+        &a.opts,
+    )?;
+    mf_config(a.optimizer.as_deref(), &a.opts, Some(&a.engine))
+}
+
+/// `train`'s settings of a linear model with optimizer `name` on `rows` training rows,
+/// once the flags that do not apply are refused.
+pub fn linear_settings(a: &TrainArgs, name: &str, rows: usize) -> Result<TrainConfig> {
+    check_flags(
+        Kind::Linear,
+        &[name],
+        Some(a.engine.scheme.unwrap_or(SchemeArg::Hogwild)),
+        a.engine.threads,
+        &a.opts,
+    )?;
+    config(name, &a.opts, Some(&a.engine), rows)
+}
+
 pub fn run(a: &TrainArgs) -> Result<()> {
     if let Some(scheme) = &a.dist.distributed {
         #[cfg(feature = "distributed")]
@@ -859,17 +877,9 @@ pub fn run(a: &TrainArgs) -> Result<()> {
         Loaded::Sparse(t, v) => (t, v),
         Loaded::Ratings(t, v) => return run_mf(a, &t, v.as_ref()),
     };
-    check_flags(
-        Kind::Linear,
-        &[a.optimizer.as_deref().unwrap_or("sgd")],
-        Some(a.engine.scheme.unwrap_or(SchemeArg::Hogwild)),
-        a.engine.threads,
-        &a.opts,
-    )?;
-    let cfg = config(
+    let cfg = linear_settings(
+        a,
         a.optimizer.as_deref().unwrap_or("sgd"),
-        &a.opts,
-        Some(&a.engine),
         train_data.rows(),
     )?;
     let mut sink = ReportSink::open(a.report.as_deref())?;
